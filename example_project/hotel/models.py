@@ -1,0 +1,48 @@
+"""The hotel domain of the example project: hotels, their staff and their offers."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Hotel(models.Model):
+    """A hotel; its slug names its Pusher channel (``hotel-<slug>``)."""
+
+    name = models.CharField(max_length=200)
+    # ASCII only and short: the slug becomes part of a Pusher channel name.
+    slug = models.SlugField(max_length=100, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffProfile(models.Model):
+    """Links a user to the one hotel they work for (``request.user.staff_profile.hotel``)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile")
+    hotel = models.ForeignKey(Hotel, on_delete=models.CASCADE, related_name="staff")
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.hotel}"
+
+
+class Offer(models.Model):
+    """A special offer a hotel shows its guests; every change is broadcast to staff."""
+
+    hotel = models.ForeignKey(Hotel, on_delete=models.CASCADE, related_name="offers")
+    title = models.CharField(max_length=200)
+    short_description = models.CharField(max_length=500, blank=True)
+    details = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    valid_from = models.DateField(null=True, blank=True)
+    valid_until = models.DateField(null=True, blank=True)
+    photo = models.ImageField(upload_to="offers/", blank=True)
+    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

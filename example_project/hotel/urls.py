@@ -1,0 +1,3 @@
+"""Staff API URLs (filled in by the staff views)."""
+
+urlpatterns: list = []

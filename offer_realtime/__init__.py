@@ -1,0 +1,53 @@
+"""offer_realtime: live offer updates for Django hotel backends over Pusher Channels.
+
+Add ``"offer_realtime"`` to ``INSTALLED_APPS``; every create, update, photo change and
+delete of the configured offer model is broadcast after its transaction commits.
+
+Where an event is built: :mod:`offer_realtime.events`. Where it is sent:
+:mod:`offer_realtime.delivery` and :mod:`offer_realtime.backends`. Where it is
+configured: :mod:`offer_realtime.settings`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.db import models
+
+    from offer_realtime.changes import Action
+
+__version__ = "0.1.0"
+__all__ = ["broadcast", "__version__"]
+
+
+def broadcast(offer: models.Model, action: Action | str, *, using: str | None = None) -> None:
+    """Broadcast a change that bypassed model signals.
+
+    ``QuerySet.update()``, ``bulk_create()``, ``bulk_update()`` and raw SQL send no
+    signals; call this for each offer they touched. ``action`` is ``"created"``,
+    ``"updated"``, ``"image-updated"`` or ``"deleted"`` (for ``"deleted"`` pass the
+    instance before it is gone). Like signal-driven changes, the event goes out when
+    the current transaction commits and is coalesced with the offer's other changes.
+    """
+    from django.db import router
+    from django.utils import timezone
+
+    from offer_realtime import receivers, transactions
+    from offer_realtime.changes import Action, Change
+    from offer_realtime.settings import get_settings
+
+    action = Action(action)
+    using = using or router.db_for_write(type(offer), instance=offer)
+    if not get_settings().enabled:
+        return
+    if action is Action.DELETED:
+        receivers.record_deletion(offer, using)
+        return
+    now = timezone.now()
+    if action is Action.CREATED:
+        change = Change(Action.CREATED, offer.pk, now)
+    else:
+        photo = action is Action.IMAGE_UPDATED
+        change = Change(Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo)
+    transactions.record(change, using)

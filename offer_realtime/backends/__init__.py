@@ -1,0 +1,65 @@
+"""Pluggable backends that send events, chosen by ``OFFER_REALTIME["BACKEND"]``.
+
+The backend is built once from the setting and rebuilt when the setting changes.
+:func:`use_backend` swaps in another instance for a while (the testing helpers use it);
+it is process-wide on purpose, so events sent from a live-server thread are seen too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from offer_realtime.backends.base import BaseBackend
+
+__all__ = ["BaseBackend", "get_backend", "reset_backend", "use_backend", "load_backend"]
+
+_lock = threading.Lock()
+_configured: BaseBackend | None = None
+_overrides: list[BaseBackend] = []
+
+
+def load_backend(path: str) -> BaseBackend:
+    """Instantiate the backend class at dotted ``path``."""
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        raise ImproperlyConfigured(f"OFFER_REALTIME['BACKEND'] {path!r} cannot be imported: {exc}") from exc
+    return backend_class()
+
+
+def get_backend() -> BaseBackend:
+    """The backend events are sent with right now."""
+    global _configured
+    if _overrides:
+        return _overrides[-1]
+    if _configured is None:
+        with _lock:
+            if _configured is None:
+                from offer_realtime.settings import get_settings
+
+                _configured = load_backend(get_settings().backend)
+    return _configured
+
+
+def reset_backend() -> None:
+    """Forget the configured backend; the next send builds it from the settings again."""
+    global _configured
+    with _lock:
+        old, _configured = _configured, None
+    if old is not None:
+        old.close()
+
+
+@contextlib.contextmanager
+def use_backend(backend: BaseBackend) -> Iterator[BaseBackend]:
+    """Send every event through ``backend`` inside the block (all threads)."""
+    _overrides.append(backend)
+    try:
+        yield backend
+    finally:
+        _overrides.remove(backend)

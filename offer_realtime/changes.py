@@ -1,0 +1,89 @@
+"""What happened to an offer, and how a transaction's changes coalesce.
+
+A :class:`Change` is recorded by the signal receivers (or by :func:`offer_realtime.broadcast`)
+while the transaction is open. When it commits, :func:`coalesce` reduces the changes
+to what a viewer needs, per offer, and only then are events built and sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Action(str, enum.Enum):
+    """The kinds of change that produce events."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    IMAGE_UPDATED = "image-updated"
+    DELETED = "deleted"
+
+
+@dataclass
+class Change:
+    """One recorded change of one offer.
+
+    For deletions the channel and title are captured before the row is gone;
+    for the other actions the events are built from the committed row.
+    """
+
+    action: Action
+    offer_id: Any
+    changed_at: datetime.datetime
+    #: For UPDATED: whether any field other than the photo changed.
+    fields_changed: bool = False
+    #: For UPDATED: whether the photo was set, replaced or cleared.
+    photo_changed: bool = False
+    #: For DELETED: captured before the row is removed.
+    offer_title: str | None = None
+    channel: str | None = None
+    #: Set when Django runs this change's on_commit callback: the change committed.
+    committed: bool = field(default=False, compare=False)
+
+    def mark_committed(self) -> None:
+        """on_commit callback: the savepoint holding this change was not rolled back."""
+        self.committed = True
+
+
+def _merge(earlier: Change, later: Change) -> list[Change]:
+    """Combine two consecutive changes of one offer into what a viewer needs."""
+    if later.action is Action.DELETED:
+        # The viewer never saw an offer created in this transaction.
+        return [] if earlier.action is Action.CREATED else [later]
+    if earlier.action is Action.CREATED:
+        # Created, then changed: one offer-created with the final (committed) state.
+        return [replace(earlier, changed_at=later.changed_at)] if later.action is not Action.CREATED else [earlier, later]
+    if earlier.action is Action.DELETED:
+        # Deleted, then created again under the same key: both happened.
+        return [earlier, later]
+    if later.action is Action.CREATED:
+        return [earlier, later]
+    return [
+        replace(
+            earlier,
+            action=Action.UPDATED,
+            changed_at=later.changed_at,
+            fields_changed=earlier.fields_changed or later.fields_changed,
+            photo_changed=earlier.photo_changed or later.photo_changed,
+        )
+    ]
+
+
+def coalesce(changes: list[Change]) -> list[Change]:
+    """Reduce a committed transaction's changes, keeping the order offers first changed in.
+
+    Rules, per offer: created + updates -> created (final state); several updates -> one
+    update (offer-updated if any non-photo field changed, offer-image-updated if the photo
+    did); created + deleted -> nothing; anything + deleted -> deleted.
+    """
+    per_offer: dict[Any, list[Change]] = {}
+    for change in changes:
+        history = per_offer.setdefault(change.offer_id, [])
+        if history:
+            history[-1:] = _merge(history[-1], change)
+        else:
+            history.append(change)
+    return [change for history in per_offer.values() for change in history]

@@ -1,0 +1,242 @@
+"""System checks (``manage.py check``) that name each misconfiguration.
+
+Ids are stable; a retired id is never reused.
+
+- ``offer_realtime.E001`` ``OFFER_REALTIME`` is not a dict, or has unknown keys.
+- ``offer_realtime.E002`` ``MODEL`` is not an installed model.
+- ``offer_realtime.E003`` ``SERIALIZER`` cannot be imported.
+- ``offer_realtime.E004`` ``PHOTO_FIELD`` is not a file field of the model.
+- ``offer_realtime.E005`` ``HOTEL_SLUG`` does not lead from the model to a field.
+- ``offer_realtime.E006`` ``BACKEND`` cannot be imported or is not a backend.
+- ``offer_realtime.E007`` The Pusher backend is selected but credentials are missing.
+- ``offer_realtime.E008`` ``CHANNEL`` cannot produce a valid Pusher channel name.
+- ``offer_realtime.W001`` The hotel slug field can hold values Pusher refuses in a channel name.
+- ``offer_realtime.W002`` (deploy) Events are only logged, not sent: no Pusher credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.utils.module_loading import import_string
+
+from offer_realtime import events
+from offer_realtime.settings import (
+    BACKEND_ALIASES,
+    DEFAULTS,
+    get_model,
+    get_pusher_credentials,
+    get_settings,
+)
+
+# A slug of typical shape, to see what the channel template produces.
+_SAMPLE_SLUG = "killarney"
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """E001: the settings dict itself."""
+    user = getattr(django_settings, "OFFER_REALTIME", None)
+    if user is not None and not isinstance(user, dict):
+        return [Error("OFFER_REALTIME must be a dict.", id="offer_realtime.E001")]
+    unknown = get_settings().unknown_keys
+    if unknown:
+        return [
+            Error(
+                f"OFFER_REALTIME has unknown key(s): {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(DEFAULTS)}.",
+                id="offer_realtime.E001",
+            )
+        ]
+    return []
+
+
+@register(Tags.models)
+def check_model(app_configs: Any = None, **kwargs: Any) -> list:
+    """E002, E004, E005, W001: the offer model, its photo field and the slug path."""
+    conf = get_settings()
+    try:
+        model = get_model()
+    except (LookupError, ValueError) as exc:
+        return [
+            Error(
+                f"OFFER_REALTIME['MODEL'] {conf.model!r} is not an installed model: {exc}",
+                hint="Set it to 'app_label.ModelName' of your offer model.",
+                id="offer_realtime.E002",
+            )
+        ]
+    errors = []
+    try:
+        photo = model._meta.get_field(conf.photo_field)
+    except FieldDoesNotExist:
+        photo = None
+    if not isinstance(photo, models.FileField):
+        errors.append(
+            Error(
+                f"OFFER_REALTIME['PHOTO_FIELD'] {conf.photo_field!r} is not a file or image field "
+                f"of {model._meta.label}.",
+                id="offer_realtime.E004",
+            )
+        )
+    errors.extend(_check_slug_path(model, conf.hotel_slug_path, conf.channel))
+    return errors
+
+
+def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list:
+    current = model
+    for position, name in enumerate(path):
+        try:
+            field = current._meta.get_field(name)
+        except FieldDoesNotExist:
+            if position == len(path) - 1 and hasattr(current, name):
+                return []  # a property: nothing more can be checked statically
+            return [
+                Error(
+                    f"OFFER_REALTIME['HOTEL_SLUG'] {'.'.join(path)!r}: {current._meta.label} has no "
+                    f"field {name!r}.",
+                    id="offer_realtime.E005",
+                )
+            ]
+        if position < len(path) - 1:
+            if not (field.many_to_one or field.one_to_one):
+                return [
+                    Error(
+                        f"OFFER_REALTIME['HOTEL_SLUG'] {'.'.join(path)!r}: {name!r} on "
+                        f"{current._meta.label} is not a foreign key or one-to-one field.",
+                        id="offer_realtime.E005",
+                    )
+                ]
+            current = field.related_model
+    return _check_slug_field(field, template)
+
+
+def _check_slug_field(field: Any, template: str) -> list:
+    warnings = []
+    if getattr(field, "allow_unicode", False):
+        warnings.append(
+            Warning(
+                f"{field.model._meta.label}.{field.name} allows unicode slugs, which Pusher refuses "
+                "in channel names; such hotels get no events (an error is logged).",
+                hint="Use allow_unicode=False, or a CHANNEL built from an ASCII attribute.",
+                id="offer_realtime.W001",
+            )
+        )
+    max_length = getattr(field, "max_length", None)
+    if max_length and _rendered_length(template, max_length) > events.CHANNEL_NAME_MAX_LENGTH:
+        warnings.append(
+            Warning(
+                f"{field.model._meta.label}.{field.name} allows {max_length} characters, so a channel "
+                f"name from {template!r} can exceed Pusher's {events.CHANNEL_NAME_MAX_LENGTH}.",
+                id="offer_realtime.W001",
+            )
+        )
+    return warnings
+
+
+def _rendered_length(template: str, slug_length: int) -> int:
+    try:
+        return len(template.format(hotel_slug="x" * slug_length))
+    except (KeyError, IndexError, ValueError):
+        return 0  # reported by check_channel
+
+
+@register(Tags.compatibility)
+def check_serializer(app_configs: Any = None, **kwargs: Any) -> list:
+    """E003: the serializer can be imported."""
+    path = get_settings().serializer
+    try:
+        import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"OFFER_REALTIME['SERIALIZER'] {path!r} cannot be imported: {exc}",
+                id="offer_realtime.E003",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_channel(app_configs: Any = None, **kwargs: Any) -> list:
+    """E008: the channel template renders to a valid Pusher channel name."""
+    template = get_settings().channel
+    try:
+        sample = template.format(hotel_slug=_SAMPLE_SLUG)
+    except (KeyError, IndexError, ValueError) as exc:
+        return [
+            Error(
+                f"OFFER_REALTIME['CHANNEL'] {template!r} cannot be rendered ({type(exc).__name__}: {exc}).",
+                hint="The only placeholder is {hotel_slug}.",
+                id="offer_realtime.E008",
+            )
+        ]
+    problem = events.channel_name_problem(sample)
+    if problem or sample == template:
+        return [
+            Error(
+                f"OFFER_REALTIME['CHANNEL'] {template!r} gives {sample!r} for a hotel "
+                + (f"slug {_SAMPLE_SLUG!r}, which Pusher refuses: {problem}." if problem else
+                   "no matter the hotel: every hotel would share one channel."),
+                id="offer_realtime.E008",
+            )
+        ]
+    return []
+
+
+@register(Tags.compatibility)
+def check_backend(app_configs: Any = None, **kwargs: Any) -> list:
+    """E006, E007: the backend imports, and the Pusher backend has credentials."""
+    from offer_realtime.backends.base import BaseBackend
+
+    path = get_settings().backend
+    try:
+        backend_class = import_string(path)
+    except ImportError as exc:
+        return [
+            Error(
+                f"OFFER_REALTIME['BACKEND'] {path!r} cannot be imported: {exc}",
+                hint=f"Use one of {', '.join(BACKEND_ALIASES)} or a dotted path.",
+                id="offer_realtime.E006",
+            )
+        ]
+    if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
+        return [
+            Error(
+                f"OFFER_REALTIME['BACKEND'] {path!r} is not a subclass of "
+                "offer_realtime.backends.BaseBackend.",
+                id="offer_realtime.E006",
+            )
+        ]
+    if path == BACKEND_ALIASES["pusher"]:
+        missing = get_pusher_credentials().missing
+        if missing:
+            return [
+                Error(
+                    f"The Pusher backend is selected but {', '.join(missing)} "
+                    f"{'is' if len(missing) == 1 else 'are'} not set.",
+                    hint="Set them in settings (from the environment), or choose another BACKEND.",
+                    id="offer_realtime.E007",
+                )
+            ]
+    return []
+
+
+@register(Tags.compatibility, deploy=True)
+def check_deploy_backend(app_configs: Any = None, **kwargs: Any) -> list:
+    """W002: a deployment whose events only go to the log."""
+    user = getattr(django_settings, "OFFER_REALTIME", None)
+    user_backend = user.get("BACKEND") if isinstance(user, dict) else None
+    if get_settings().backend == BACKEND_ALIASES["logging"] and not user_backend:
+        return [
+            Warning(
+                "No Pusher credentials are set, so offer events are only logged, not sent.",
+                hint="Set PUSHER_APP_ID, PUSHER_KEY and PUSHER_SECRET, or set "
+                "OFFER_REALTIME['BACKEND'] explicitly to silence this.",
+                id="offer_realtime.W002",
+            )
+        ]
+    return []

@@ -1,0 +1,141 @@
+"""Turning committed changes into events and sending them.
+
+This runs after the transaction committed. It reads the committed offers (one query
+per transaction, whatever the number of offers), builds the events with
+:mod:`offer_realtime.events` and hands them to the configured backend. Nothing here
+raises to the caller: a failure is logged on the ``offer_realtime`` logger and the
+write that caused it has already succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import models
+
+from offer_realtime import events
+from offer_realtime.backends import get_backend
+from offer_realtime.changes import Action, Change
+from offer_realtime.settings import get_model, get_serializer_class, get_settings
+
+logger = logging.getLogger("offer_realtime")
+
+
+def resolve_attribute_path(obj: Any, path: Sequence[str]) -> Any:
+    """Follow ``path`` (e.g. ``("hotel", "slug")``) from ``obj``; None if a link is None."""
+    for name in path:
+        if obj is None:
+            return None
+        obj = getattr(obj, name)
+    return obj
+
+
+def channel_for_offer(offer: models.Model) -> str:
+    """The channel an offer's events go to (raises InvalidChannelName or AttributeError)."""
+    conf = get_settings()
+    slug = resolve_attribute_path(offer, conf.hotel_slug_path)
+    if slug is None:
+        raise events.InvalidChannelName(f"offer {offer.pk} has no hotel slug ({conf.hotel_slug} is None)")
+    return events.channel_for(conf.channel, str(slug))
+
+
+def photo_url(offer: models.Model) -> str | None:
+    """The URL a browser can load for the offer's photo, or None when there is none."""
+    file = getattr(offer, get_settings().photo_field)
+    if not file:
+        return None
+    return file.url
+
+
+def _related_path() -> list[str]:
+    # ("hotel", "slug") -> select_related("hotel") so the slug costs no extra query.
+    path = get_settings().hotel_slug_path[:-1]
+    return ["__".join(path)] if path else []
+
+
+def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
+    if not ids:
+        return {}
+    model = get_model()
+    queryset = model._base_manager.using(using).filter(pk__in=ids)
+    related = _related_path()
+    if related:
+        try:
+            queryset = queryset.select_related(*related)
+        except Exception:  # noqa: BLE001 - a non-relation path: let getattr resolve it
+            pass
+    return {offer.pk: offer for offer in queryset}
+
+
+def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
+    """Events for already coalesced, committed ``changes``, from the committed rows."""
+    offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
+    serializer_class = None
+    built: list[events.Event] = []
+    for change in changes:
+        try:
+            if change.action is Action.DELETED:
+                built.append(events.offer_deleted(change.channel, change.offer_id, change.offer_title))
+                continue
+            offer = offers.get(change.offer_id)
+            if offer is None:
+                # Deleted by another transaction since; its own offer-deleted follows.
+                logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
+                continue
+            channel = channel_for_offer(offer)
+            if change.action is Action.CREATED or change.fields_changed:
+                serializer_class = serializer_class or get_serializer_class()
+                data = serializer_class(offer, context={}).data
+                builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
+                built.append(builder(channel, offer.pk, data))
+            if change.action is not Action.CREATED and change.photo_changed:
+                title = getattr(offer, "title", str(offer))
+                built.append(
+                    events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
+                )
+        except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
+            logger.error(
+                "Could not build the %s event for offer %s: %s",
+                change.action.value,
+                change.offer_id,
+                exc,
+                exc_info=not isinstance(exc, events.InvalidChannelName),
+                extra={"offer_id": change.offer_id, "action": change.action.value},
+            )
+    return built
+
+
+def send(batch: Sequence[events.Event]) -> None:
+    """Send built events with the configured backend; log, never raise, on failure."""
+    if not batch:
+        return
+    try:
+        get_backend().send(batch)
+    except Exception as exc:  # noqa: BLE001 - a broadcast failure must never fail the write
+        for event in batch:
+            logger.error(
+                "Broadcast of %s on %s for offer %s failed: %s: %s",
+                event.name,
+                event.channel,
+                event.offer_id,
+                type(exc).__name__,
+                exc,
+                extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+            )
+    else:
+        for event in batch:
+            logger.debug("Sent %s on %s for offer %s.", event.name, event.channel, event.offer_id)
+
+
+def deliver(changes: Sequence[Change], using: str) -> None:
+    """Build and send the events for committed changes; the entry point after commit."""
+    if not get_settings().enabled:
+        return
+    try:
+        batch = build_events(changes, using)
+    except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
+        logger.exception("Could not build offer events for %d change(s).", len(changes))
+        return
+    send(batch)

@@ -1,0 +1,106 @@
+"""The event contract: names, channels and payloads, built by small pure functions.
+
+This is the one place that knows what the frontend receives. Every builder takes plain
+values and returns an :class:`Event`; nothing here touches the database or the network.
+
+=====================  ===============================================================
+event                  payload
+=====================  ===============================================================
+offer-created          ``{"offer": <serializer data>, "action": "created"}``
+offer-updated          ``{"offer": <serializer data>, "action": "updated"}``
+offer-deleted          ``{"offer_id", "offer_title", "action": "deleted"}``
+offer-image-updated    ``{"offer_id", "offer_title", "photo_url", "timestamp"}``
+=====================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+OFFER_CREATED = "offer-created"
+OFFER_UPDATED = "offer-updated"
+OFFER_DELETED = "offer-deleted"
+OFFER_IMAGE_UPDATED = "offer-image-updated"
+
+#: Pusher's documented channel name rule: at most 164 characters from this set.
+CHANNEL_NAME_MAX_LENGTH = 164
+_CHANNEL_NAME_RE = re.compile(r"\A[A-Za-z0-9_\-=@,.;]+\Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    """One message for Pusher: ``name`` sent on ``channel`` with JSON-ready ``data``."""
+
+    name: str
+    channel: str
+    data: dict[str, Any]
+    #: Primary key of the offer the event is about (for logs; not sent).
+    offer_id: Any = field(default=None, compare=False)
+
+
+class InvalidChannelName(ValueError):
+    """A channel name Pusher would refuse."""
+
+
+def channel_name_problem(name: str) -> str | None:
+    """Why Pusher would refuse ``name`` as a channel name, or None if it is valid."""
+    if not name:
+        return "it is empty"
+    if len(name) > CHANNEL_NAME_MAX_LENGTH:
+        return f"it is {len(name)} characters long; Pusher allows at most {CHANNEL_NAME_MAX_LENGTH}"
+    if not _CHANNEL_NAME_RE.match(name):
+        return "it contains characters outside A-Z a-z 0-9 _ - = @ , . ;"
+    return None
+
+
+def channel_for(template: str, hotel_slug: str) -> str:
+    """Render the channel template for one hotel; raise :class:`InvalidChannelName` if invalid."""
+    name = template.format(hotel_slug=hotel_slug)
+    problem = channel_name_problem(name)
+    if problem:
+        raise InvalidChannelName(f"Channel name {name!r} is invalid: {problem}.")
+    return name
+
+
+def to_json_data(data: Any) -> Any:
+    """``data`` as plain JSON types (what the browser will see), e.g. Decimal and UUID as str."""
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+
+
+def offer_created(channel: str, offer_id: Any, offer_data: dict[str, Any]) -> Event:
+    """``offer-created`` with the serialized offer."""
+    return Event(OFFER_CREATED, channel, {"offer": to_json_data(offer_data), "action": "created"}, offer_id)
+
+
+def offer_updated(channel: str, offer_id: Any, offer_data: dict[str, Any]) -> Event:
+    """``offer-updated`` with the serialized offer."""
+    return Event(OFFER_UPDATED, channel, {"offer": to_json_data(offer_data), "action": "updated"}, offer_id)
+
+
+def offer_deleted(channel: str, offer_id: Any, offer_title: str) -> Event:
+    """``offer-deleted`` with what the frontend needs to remove the offer."""
+    data = {"offer_id": to_json_data(offer_id), "offer_title": offer_title, "action": "deleted"}
+    return Event(OFFER_DELETED, channel, data, offer_id)
+
+
+def offer_image_updated(
+    channel: str,
+    offer_id: Any,
+    offer_title: str,
+    photo_url: str | None,
+    changed_at: datetime.datetime,
+) -> Event:
+    """``offer-image-updated``; ``photo_url`` is None when the photo was cleared."""
+    data = {
+        "offer_id": to_json_data(offer_id),
+        "offer_title": offer_title,
+        "photo_url": photo_url,
+        "timestamp": changed_at.isoformat(),
+    }
+    return Event(OFFER_IMAGE_UPDATED, channel, data, offer_id)

@@ -1,0 +1,137 @@
+"""Signal receivers: where offer changes are noticed.
+
+They are connected in ``AppConfig.ready()`` with ``sender=`` the configured offer model
+(reconnected when ``OFFER_REALTIME`` changes), so other models pay nothing. Each one
+records a :class:`~offer_realtime.changes.Change`; nothing is sent before commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import models
+from django.db.models.signals import post_init, post_save, pre_delete, pre_save
+from django.utils import timezone
+
+from offer_realtime import tracking, transactions
+from offer_realtime.changes import Action, Change
+from offer_realtime.settings import get_model, get_settings
+
+logger = logging.getLogger("offer_realtime")
+
+_connected: dict[str, Any] = {"model": None, "fields": None}
+
+
+def _fields() -> tracking.TrackedFields:
+    return _connected["fields"]
+
+
+def on_post_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    """Snapshot the loaded fields so a later save can tell what changed."""
+    tracking.take_snapshot(instance, _fields())
+
+
+def on_pre_save(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    """Note a newly assigned photo file before storage gives it its final name."""
+    if not raw and get_settings().enabled:
+        tracking.mark_new_file(instance, _fields())
+
+
+def on_post_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    raw: bool,
+    using: str,
+    update_fields: frozenset[str] | None,
+    **kwargs: Any,
+) -> None:
+    """Record a create or an update that changed something."""
+    if raw:  # loaddata: fixtures are not user activity
+        return
+    fields = _fields()
+    try:
+        if not get_settings().enabled:
+            return
+        if created:
+            transactions.record(Change(Action.CREATED, instance.pk, timezone.now()), using)
+            return
+        changed = tracking.changed_fields(instance, fields, update_fields)
+        if not changed:
+            return
+        photo_changed = fields.photo_attname in changed
+        transactions.record(
+            Change(
+                Action.UPDATED,
+                instance.pk,
+                timezone.now(),
+                fields_changed=bool(changed - {fields.photo_attname}),
+                photo_changed=photo_changed,
+            ),
+            using,
+        )
+    finally:
+        tracking.refresh_snapshot(instance, fields, update_fields)
+
+
+def on_pre_delete(sender: type[models.Model], instance: models.Model, using: str, **kwargs: Any) -> None:
+    """Capture what offer-deleted needs while the offer (and its hotel) still exist."""
+    if get_settings().enabled:
+        record_deletion(instance, using)
+
+
+def record_deletion(instance: models.Model, using: str) -> None:
+    """Record that ``instance`` is being deleted, capturing its title and channel now."""
+    from offer_realtime.delivery import channel_for_offer
+
+    try:
+        channel = channel_for_offer(instance)
+    except Exception as exc:  # noqa: BLE001 - an unbroadcastable offer must still delete
+        logger.error("Offer %s is deleted but no event can be sent: %s", instance.pk, exc)
+        return
+    title = getattr(instance, "title", str(instance))
+    transactions.record(
+        Change(Action.DELETED, instance.pk, timezone.now(), offer_title=title, channel=channel), using
+    )
+
+
+_RECEIVERS = (
+    (post_init, on_post_init),
+    (pre_save, on_pre_save),
+    (post_save, on_post_save),
+    (pre_delete, on_pre_delete),
+)
+
+
+def connect() -> None:
+    """Connect the receivers to the configured model; without a valid model, connect nothing.
+
+    A missing or misnamed model is reported by the system checks rather than raised
+    here, so ``manage.py check`` can still run and name it.
+    """
+    conf = get_settings()
+    try:
+        model = get_model()
+    except (LookupError, ValueError):
+        return
+    _connected["fields"] = tracking.tracked_fields(model, conf.photo_field, conf.ignore_fields)
+    _connected["model"] = model
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, sender=model, dispatch_uid=f"offer_realtime.{receiver.__name__}")
+
+
+def disconnect() -> None:
+    """Disconnect the receivers from the model they were connected to."""
+    model = _connected["model"]
+    if model is None:
+        return
+    for signal, receiver in _RECEIVERS:
+        signal.disconnect(receiver, sender=model, dispatch_uid=f"offer_realtime.{receiver.__name__}")
+    _connected["model"] = None
+
+
+def reconnect() -> None:
+    """Follow a change of ``OFFER_REALTIME`` (e.g. ``override_settings`` in a test)."""
+    disconnect()
+    connect()

@@ -1,0 +1,207 @@
+"""Settings for offer_realtime, read in one place.
+
+Everything the app reads from ``django.conf.settings`` goes through :func:`get_settings`
+and :func:`get_pusher_credentials`. Both are cached and cleared when a relevant setting
+changes (``override_settings`` in tests), so no other module reads Django settings.
+
+Host projects configure the app through one dict::
+
+    OFFER_REALTIME = {
+        "MODEL": "hotel.Offer",
+        "SERIALIZER": "hotel.serializers.OfferStaffSerializer",
+        ...
+    }
+
+and Pusher credentials through the top-level ``PUSHER_*`` settings that Pusher's own
+Django examples (and the seed project's ``chat/utils.py``) already use.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
+
+#: Short names accepted for ``OFFER_REALTIME["BACKEND"]``, besides any dotted path.
+BACKEND_ALIASES: dict[str, str] = {
+    "pusher": "offer_realtime.backends.pusher.PusherBackend",
+    "memory": "offer_realtime.backends.memory.MemoryBackend",
+    "logging": "offer_realtime.backends.logging.LoggingBackend",
+    "null": "offer_realtime.backends.null.NullBackend",
+}
+
+#: Every key ``OFFER_REALTIME`` accepts, with its default.
+DEFAULTS: dict[str, Any] = {
+    # Kill switch, read on every signal: False records and sends nothing.
+    "ENABLED": True,
+    # The offer model, as "app_label.ModelName".
+    "MODEL": "hotel.Offer",
+    # Dotted path of the DRF serializer whose data goes into offer-created/updated.
+    "SERIALIZER": "hotel.serializers.OfferStaffSerializer",
+    # Attribute path from an offer to its hotel's slug.
+    "HOTEL_SLUG": "hotel.slug",
+    # Name of the offer's image field; its changes send offer-image-updated.
+    "PHOTO_FIELD": "photo",
+    # Channel name template; {hotel_slug} is the only placeholder.
+    "CHANNEL": "hotel-{hotel_slug}",
+    # Dotted path or alias (see BACKEND_ALIASES). None picks "pusher" when the
+    # PUSHER_* credentials are set and "logging" when they are not.
+    "BACKEND": None,
+    # Seconds an HTTP call to Pusher may take before it counts as failed.
+    "TIMEOUT": 3.0,
+    # Extra model fields whose changes alone should not send offer-updated
+    # (auto_now fields are always ignored: every save changes them).
+    "IGNORE_FIELDS": (),
+}
+
+#: Top-level Django settings holding Pusher credentials, with their defaults.
+PUSHER_SETTINGS: dict[str, Any] = {
+    "PUSHER_APP_ID": None,
+    "PUSHER_KEY": None,
+    "PUSHER_SECRET": None,
+    "PUSHER_CLUSTER": None,
+    "PUSHER_HOST": None,
+    "PUSHER_PORT": None,
+    "PUSHER_SSL": True,
+}
+
+REQUIRED_PUSHER_SETTINGS = ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET")
+
+
+@dataclass(frozen=True)
+class OfferRealtimeSettings:
+    """The merged ``OFFER_REALTIME`` settings (defaults overlaid with the project's)."""
+
+    enabled: bool
+    model: str
+    serializer: str
+    hotel_slug: str
+    photo_field: str
+    channel: str
+    backend: str
+    timeout: float
+    ignore_fields: tuple[str, ...]
+    #: Keys the project set that the app does not know (reported by a system check).
+    unknown_keys: tuple[str, ...] = ()
+
+    @property
+    def hotel_slug_path(self) -> tuple[str, ...]:
+        """``HOTEL_SLUG`` split into attribute names."""
+        return tuple(self.hotel_slug.split("."))
+
+
+@dataclass(frozen=True)
+class PusherCredentials:
+    """Connection settings for the Pusher HTTP API (hosted Pusher or soketi)."""
+
+    app_id: str | None
+    key: str | None
+    secret: str | None
+    cluster: str | None
+    host: str | None
+    port: int | None
+    ssl: bool
+
+    @property
+    def missing(self) -> list[str]:
+        """Names of the required ``PUSHER_*`` settings that are empty."""
+        return [
+            name
+            for name, value in zip(REQUIRED_PUSHER_SETTINGS, (self.app_id, self.key, self.secret))
+            if not value
+        ]
+
+    @property
+    def complete(self) -> bool:
+        """True when app id, key and secret are all set."""
+        return not self.missing
+
+
+def _as_bool(value: Any) -> bool:
+    # Settings built from environment variables often carry "false"/"0" strings.
+    if isinstance(value, str):
+        return value.strip().lower() not in {"", "0", "false", "no", "off"}
+    return bool(value)
+
+
+@functools.cache
+def get_pusher_credentials() -> PusherCredentials:
+    """Pusher credentials from the top-level ``PUSHER_*`` settings."""
+    raw = {name: getattr(django_settings, name, default) for name, default in PUSHER_SETTINGS.items()}
+    port = raw["PUSHER_PORT"]
+    return PusherCredentials(
+        app_id=str(raw["PUSHER_APP_ID"]) if raw["PUSHER_APP_ID"] else None,
+        key=raw["PUSHER_KEY"] or None,
+        secret=raw["PUSHER_SECRET"] or None,
+        cluster=raw["PUSHER_CLUSTER"] or None,
+        host=raw["PUSHER_HOST"] or None,
+        port=int(port) if port not in (None, "") else None,
+        ssl=_as_bool(raw["PUSHER_SSL"]),
+    )
+
+
+def resolve_backend_path(value: str | None) -> str:
+    """Turn ``OFFER_REALTIME["BACKEND"]`` (alias, dotted path or None) into a dotted path."""
+    if not value:
+        value = "pusher" if get_pusher_credentials().complete else "logging"
+    return BACKEND_ALIASES.get(value, value)
+
+
+@functools.cache
+def get_settings() -> OfferRealtimeSettings:
+    """The project's ``OFFER_REALTIME`` merged over :data:`DEFAULTS`."""
+    user = getattr(django_settings, "OFFER_REALTIME", None) or {}
+    if not isinstance(user, dict):
+        # checks.py reports this; meanwhile behave as if nothing was set.
+        user = {}
+    merged = {**DEFAULTS, **user}
+    return OfferRealtimeSettings(
+        enabled=_as_bool(merged["ENABLED"]),
+        model=merged["MODEL"],
+        serializer=merged["SERIALIZER"],
+        hotel_slug=merged["HOTEL_SLUG"],
+        photo_field=merged["PHOTO_FIELD"],
+        channel=merged["CHANNEL"],
+        backend=resolve_backend_path(merged["BACKEND"]),
+        timeout=float(merged["TIMEOUT"]),
+        ignore_fields=tuple(merged["IGNORE_FIELDS"]),
+        unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
+    )
+
+
+def get_model():
+    """The configured offer model class (raises LookupError/ValueError if it is not installed)."""
+    from django.apps import apps
+
+    return apps.get_model(get_settings().model)
+
+
+@functools.cache
+def _import_cached(path: str) -> Any:
+    return import_string(path)
+
+
+def get_serializer_class():
+    """The configured DRF serializer class (raises ImportError if it cannot be imported)."""
+    return _import_cached(get_settings().serializer)
+
+
+_WATCHED = {"OFFER_REALTIME", *PUSHER_SETTINGS}
+
+
+@receiver(setting_changed)
+def _reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting not in _WATCHED:
+        return
+    get_settings.cache_clear()
+    get_pusher_credentials.cache_clear()
+    # The backend and the signal receivers depend on these settings too.
+    from offer_realtime import backends, receivers
+
+    backends.reset_backend()
+    receivers.reconnect()

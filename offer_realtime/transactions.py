@@ -1,0 +1,81 @@
+"""Holding changes until their transaction commits.
+
+Each recorded change registers its own ``transaction.on_commit`` callback, so Django's
+own rules decide whether it committed: a rolled-back savepoint or transaction discards
+the callback and the change is never sent. One flush, queued after the last change of
+the transaction, then coalesces the committed changes and hands them to delivery.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from offer_realtime.changes import Change, coalesce
+
+logger = logging.getLogger("offer_realtime")
+
+
+@dataclass
+class _Pending:
+    """Changes recorded on one database connection since its last flush."""
+
+    changes: list[Change] = field(default_factory=list)
+    #: Bumped for every recorded change; only the newest flush callback does the work.
+    generation: int = 0
+
+
+# Connection wrappers are per thread (and per async context), so one buffer per
+# wrapper keeps concurrent requests apart without locks.
+_pending: weakref.WeakKeyDictionary[Any, _Pending] = weakref.WeakKeyDictionary()
+
+
+def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Queue ``change`` to be sent once the current transaction on ``using`` commits.
+
+    Outside a transaction (autocommit) the change is sent at once.
+    """
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        if not connection.get_autocommit():
+            logger.error(
+                "Offer %s changed under manual transaction management; on_commit is not "
+                "available there, so no event was sent.",
+                change.offer_id,
+            )
+            return
+        change.mark_committed()
+        _deliver([change], using)
+        return
+
+    pending = _pending.setdefault(connection, _Pending())
+    pending.changes.append(change)
+    transaction.on_commit(change.mark_committed, using=using)
+    pending.generation += 1
+    generation = pending.generation
+    # The flush must run after every change's callback and must survive the rollback
+    # of a savepoint that holds only some changes. transaction.on_commit() would tie
+    # it to the current savepoints, so it is queued with no savepoint ids, the same
+    # (sids, func, robust) entry Django's on_commit() appends (Django 5.2 to 6.1).
+    connection.run_on_commit.append((set(), lambda: _flush(connection, generation, using), True))
+
+
+def _flush(connection: Any, generation: int, using: str) -> None:
+    pending = _pending.get(connection)
+    if pending is None or pending.generation != generation:
+        return  # a later change queued a later flush
+    committed = [change for change in pending.changes if change.committed]
+    # Changes whose callbacks never ran belong to rolled-back work: drop them too.
+    pending.changes = []
+    if committed:
+        _deliver(coalesce(committed), using)
+
+
+def _deliver(changes: list[Change], using: str) -> None:
+    from offer_realtime import delivery
+
+    delivery.deliver(changes, using=using)
