@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.files import File
 from django.db import models
 from django.db.models.fields.files import FieldFile
 
@@ -47,15 +48,14 @@ def tracked_fields(model: type[models.Model], photo_field: str, ignore: Iterable
     return TrackedFields(attnames, photo)
 
 
-def _comparable(value: Any) -> Any:
-    if isinstance(value, FieldFile):
-        return value.name or None
+def _comparable(value: Any, is_file: bool = False) -> Any:
+    if is_file:
+        # "", None, an empty FieldFile and a saved name all compare by name; an
+        # assigned upload compares by its (new) name until storage renames it.
+        return getattr(value, "name", value) or ""
     if isinstance(value, (dict, list)):
         # JSON-ish values are mutated in place; keep a copy to compare against.
         return copy.deepcopy(value)
-    if hasattr(value, "read") and hasattr(value, "name"):
-        # An assigned upload not yet saved to storage.
-        return getattr(value, "name", None) or None
     return value
 
 
@@ -63,7 +63,7 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
     instance.__dict__[SNAPSHOT_ATTR] = {
-        name: _comparable(loaded[name]) for name in fields.attnames if name in loaded
+        name: _comparable(loaded[name], name == fields.photo_attname) for name in fields.attnames if name in loaded
     }
 
 
@@ -76,7 +76,7 @@ def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_field
     loaded = instance.__dict__
     for name in _attnames_of(instance, update_fields):
         if name in loaded and name in fields.attnames:
-            snapshot[name] = _comparable(loaded[name])
+            snapshot[name] = _comparable(loaded[name], name == fields.photo_attname)
 
 
 def _attnames_of(instance: models.Model, names: Iterable[str]) -> set[str]:
@@ -100,7 +100,10 @@ def mark_new_file(instance: models.Model, fields: TrackedFields) -> None:
     if fields.photo_attname is None:
         return
     value = instance.__dict__.get(fields.photo_attname)
-    is_new = value is not None and hasattr(value, "read") and not getattr(value, "_committed", False)
+    if isinstance(value, FieldFile):
+        is_new = bool(value) and not value._committed
+    else:
+        is_new = isinstance(value, File)
     instance.__dict__[NEW_FILE_ATTR] = is_new
 
 
@@ -118,7 +121,7 @@ def changed_fields(
     for name in candidates:
         if name not in loaded:
             continue  # deferred and never assigned: not written
-        if name not in snapshot or _comparable(loaded[name]) != snapshot[name]:
+        if name not in snapshot or _comparable(loaded[name], name == fields.photo_attname) != snapshot[name]:
             changed.add(name)
     if fields.photo_attname and loaded.pop(NEW_FILE_ATTR, False):
         if update_fields is None or fields.photo_attname in candidates:

@@ -1,0 +1,40 @@
+"""Shared fixtures: a hotel with an offer, and small image files."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+
+def make_image(name: str = "photo.png", size: tuple[int, int] = (8, 8), fmt: str = "PNG") -> SimpleUploadedFile:
+    """A small valid image upload."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format=fmt)
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
+
+
+@pytest.fixture
+def hotel(db):
+    """Hotel ``killarney``."""
+    from hotel.models import Hotel
+
+    return Hotel.objects.create(name="Killarney Park", slug="killarney")
+
+
+@pytest.fixture
+def other_hotel(db):
+    """A second hotel, ``galway``."""
+    from hotel.models import Hotel
+
+    return Hotel.objects.create(name="Galway Bay", slug="galway")
+
+
+@pytest.fixture
+def offer(hotel):
+    """An offer of ``killarney``, created before any capture starts."""
+    from hotel.models import Offer
+
+    return Offer.objects.create(hotel=hotel, title="Spa weekend", short_description="Two nights")

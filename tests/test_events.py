@@ -1,0 +1,64 @@
+"""The event contract: pure builders and channel rules."""
+
+import datetime
+import decimal
+
+import pytest
+
+from offer_realtime import events
+
+
+def test_created_payload_is_the_seed_contract():
+    event = events.offer_created("hotel-killarney", 7, {"id": 7, "price": decimal.Decimal("9.50")})
+    assert (event.name, event.channel) == ("offer-created", "hotel-killarney")
+    assert event.data == {"offer": {"id": 7, "price": "9.50"}, "action": "created"}
+
+
+def test_updated_payload():
+    event = events.offer_updated("hotel-a", 1, {"id": 1})
+    assert event.name == "offer-updated"
+    assert event.data == {"offer": {"id": 1}, "action": "updated"}
+
+
+def test_deleted_payload():
+    event = events.offer_deleted("hotel-a", 3, "Spa")
+    assert event.name == "offer-deleted"
+    assert event.data == {"offer_id": 3, "offer_title": "Spa", "action": "deleted"}
+
+
+def test_image_updated_payload_has_iso_timestamp():
+    when = datetime.datetime(2026, 11, 24, 10, 30, 5, 120000, tzinfo=datetime.timezone.utc)
+    event = events.offer_image_updated("hotel-a", 3, "Spa", "https://cdn/x.jpg", when)
+    assert event.name == "offer-image-updated"
+    assert event.data == {
+        "offer_id": 3,
+        "offer_title": "Spa",
+        "photo_url": "https://cdn/x.jpg",
+        "timestamp": "2026-11-24T10:30:05.120000+00:00",
+    }
+    assert datetime.datetime.fromisoformat(event.data["timestamp"]) == when
+
+
+@pytest.mark.parametrize("slug", ["killarney", "a-b_c=d@e,f.g;h", "x" * 158])
+def test_valid_channels(slug):
+    assert events.channel_for("hotel-{hotel_slug}", slug) == f"hotel-{slug}"
+
+
+@pytest.mark.parametrize(
+    "slug, reason",
+    [
+        ("kìllarney", "characters"),
+        ("with space", "characters"),
+        ("x" * 159, "at most 164"),
+        ("", None),
+    ],
+)
+def test_invalid_channels_are_refused(slug, reason):
+    name = f"hotel-{slug}" if slug else ""
+    problem = events.channel_name_problem(name)
+    assert problem is not None
+    if reason:
+        assert reason in problem
+    if slug:
+        with pytest.raises(events.InvalidChannelName):
+            events.channel_for("hotel-{hotel_slug}", slug)

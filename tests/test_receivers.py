@@ -1,0 +1,403 @@
+"""Signal-level rules: which change sends which event, with the exact payload."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import pytest
+from django.core import serializers as django_serializers
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from hotel.models import Hotel, Offer
+from hotel.serializers import OfferStaffSerializer
+from offer_realtime.events import to_json_data
+from offer_realtime.testing import capture_broadcasts
+from tests.conftest import make_image
+
+pytestmark = pytest.mark.django_db
+
+
+def serialized(offer_id):
+    """What the frontend should receive as ``offer``: the committed row, serialized."""
+    return to_json_data(OfferStaffSerializer(Offer.objects.get(pk=offer_id)).data)
+
+
+def test_create_sends_offer_created_with_serializer_data(hotel):
+    with capture_broadcasts() as sent:
+        offer = Offer.objects.create(hotel=hotel, title="Spa weekend", short_description="Two nights")
+    assert len(sent) == 1
+    event = sent[0]
+    assert (event.name, event.channel) == ("offer-created", "hotel-killarney")
+    assert event.data == {"offer": serialized(offer.pk), "action": "created"}
+    assert event.data["offer"]["title"] == "Spa weekend"
+
+
+def test_create_with_photo_is_one_offer_created(hotel):
+    with capture_broadcasts() as sent:
+        offer = Offer.objects.create(hotel=hotel, title="Spa", photo=make_image())
+    assert sent.names == ["offer-created"]
+    assert sent[0].data["offer"]["photo_url"] == offer.photo.url
+
+
+def test_update_sends_offer_updated(offer):
+    with capture_broadcasts() as sent:
+        offer.title = "Golf weekend"
+        offer.save()
+    assert sent.names == ["offer-updated"]
+    assert sent[0].channel == "hotel-killarney"
+    assert sent[0].data == {"offer": serialized(offer.pk), "action": "updated"}
+    assert sent[0].data["offer"]["title"] == "Golf weekend"
+
+
+def test_save_that_changes_nothing_sends_nothing(offer):
+    with capture_broadcasts() as sent:
+        offer.save()
+        Offer.objects.get(pk=offer.pk).save()
+        offer.title = offer.title
+        offer.save(update_fields=["title"])
+    assert list(sent) == []
+
+
+def test_photo_set_with_update_fields_sends_only_image_updated(offer):
+    before = timezone.now()
+    with capture_broadcasts() as sent:
+        offer.photo = make_image("new.png")
+        offer.save(update_fields=["photo"])
+    assert sent.names == ["offer-image-updated"]
+    data = sent[0].data
+    assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp"}
+    assert data["offer_id"] == offer.pk
+    assert data["offer_title"] == "Spa weekend"
+    assert data["photo_url"] == Offer.objects.get(pk=offer.pk).photo.url
+    assert data["photo_url"].startswith("/media/offers/new")
+    stamp = datetime.datetime.fromisoformat(data["timestamp"])
+    assert before <= stamp <= timezone.now()
+
+
+def test_full_save_that_only_changed_the_photo_sends_only_image_updated(offer):
+    with capture_broadcasts() as sent:
+        offer.photo = make_image()
+        offer.save()
+    assert sent.names == ["offer-image-updated"]
+
+
+def test_photo_replaced_and_cleared(offer):
+    offer.photo = make_image("first.png")
+    offer.save()
+    with capture_broadcasts() as sent:
+        offer.photo = make_image("second.png")
+        offer.save()
+    assert sent.names == ["offer-image-updated"]
+    assert "second" in sent[0].data["photo_url"]
+    with capture_broadcasts() as sent:
+        offer.photo = None
+        offer.save()
+    assert sent.names == ["offer-image-updated"]
+    assert sent[0].data["photo_url"] is None
+
+
+def test_photo_and_title_in_one_save_send_both_events(offer):
+    with capture_broadcasts() as sent:
+        offer.title = "New"
+        offer.photo = make_image()
+        offer.save()
+    assert sent.names == ["offer-updated", "offer-image-updated"]
+
+
+def test_update_fields_limits_what_counts_as_changed(offer):
+    with capture_broadcasts() as sent:
+        offer.title = "Not saved"
+        offer.short_description = "Saved"
+        offer.save(update_fields=["short_description"])
+    assert sent.names == ["offer-updated"]
+    assert sent[0].data["offer"]["title"] == "Spa weekend"
+    assert sent[0].data["offer"]["short_description"] == "Saved"
+
+
+def test_foreign_key_change_counts(offer, other_hotel):
+    with capture_broadcasts() as sent:
+        offer.hotel = other_hotel
+        offer.save(update_fields=["hotel"])
+    assert [(e.name, e.channel) for e in sent] == [("offer-updated", "hotel-galway")]
+
+
+def test_delete_sends_offer_deleted(offer):
+    offer_id = offer.pk
+    with capture_broadcasts() as sent:
+        offer.delete()
+    assert [(e.name, e.channel, e.data) for e in sent] == [
+        ("offer-deleted", "hotel-killarney", {"offer_id": offer_id, "offer_title": "Spa weekend", "action": "deleted"})
+    ]
+
+
+def test_queryset_delete_sends_one_event_per_offer(hotel):
+    offers = [Offer.objects.create(hotel=hotel, title=f"O{i}") for i in range(3)]
+    with capture_broadcasts() as sent:
+        Offer.objects.filter(hotel=hotel).delete()
+    assert sorted(e.data["offer_id"] for e in sent) == sorted(o.pk for o in offers)
+    assert set(sent.names) == {"offer-deleted"}
+
+
+def test_cascade_delete_of_the_hotel_sends_offer_deleted(offer, hotel):
+    with capture_broadcasts() as sent:
+        hotel.delete()
+    assert [(e.name, e.channel, e.data["offer_id"]) for e in sent] == [("offer-deleted", "hotel-killarney", offer.pk)]
+    assert not Hotel.objects.exists()
+
+
+def test_raw_saves_from_loaddata_send_nothing(hotel, tmp_path):
+    offer = Offer(hotel=hotel, title="Fixture offer", pk=4242)
+    offer.created_at = offer.updated_at = timezone.now()
+    fixture = tmp_path / "offers.json"
+    fixture.write_text(django_serializers.serialize("json", [offer]))
+    with capture_broadcasts() as sent:
+        call_command("loaddata", str(fixture), verbosity=0)
+    assert Offer.objects.filter(pk=4242).exists()
+    assert list(sent) == []
+
+
+def test_tracking_adds_no_query_and_loads_no_deferred_field(offer):
+    with CaptureQueriesContext(connection) as queries:
+        loaded = list(Offer.objects.only("id", "title"))
+    assert len(queries) == 1
+    partial = loaded[0]
+    assert partial.get_deferred_fields() >= {"short_description", "photo", "hotel_id"}
+    with capture_broadcasts() as sent:
+        with CaptureQueriesContext(connection) as queries:
+            partial.title = "Renamed"
+            partial.save()
+        # Exactly Django's own UPDATE: tracking touched no deferred field.
+        assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
+        assert partial.get_deferred_fields() >= {"short_description", "photo", "hotel_id"}
+    assert sent.names == ["offer-updated"]
+    assert sent[0].data["offer"]["title"] == "Renamed"
+
+
+def test_json_field_mutated_in_place_counts_as_change(db):
+    from tests.testapp.models import Promotion, Venue
+
+    promo = Promotion.objects.create(venue=Venue.objects.create(code="v1"), headline="H", extra={"a": 1})
+    with override_promotion_settings(), capture_broadcasts() as sent:
+        promo = Promotion.objects.get(pk=promo.pk)
+        promo.extra["a"] = 2
+        promo.save()
+    assert sent.names == ["offer-updated"]
+    assert sent[0].data["offer"]["extra"] == {"a": 2}
+
+
+def override_promotion_settings(**extra):
+    from django.test import override_settings
+
+    return override_settings(
+        OFFER_REALTIME={
+            "MODEL": "testapp.Promotion",
+            "SERIALIZER": "tests.testapp.serializers.PromotionSerializer",
+            "HOTEL_SLUG": "venue.code",
+            "PHOTO_FIELD": "banner",
+            "CHANNEL": "venue-{hotel_slug}-offers",
+            **extra,
+        }
+    )
+
+
+def test_another_host_configured_through_offer_realtime(db):
+    from tests.testapp.models import Promotion, Venue
+
+    venue = Venue.objects.create(code="harbour")
+    with override_promotion_settings():
+        with capture_broadcasts() as sent:
+            promo = Promotion.objects.create(venue=venue, headline="Sail")
+            # Offer is no longer the tracked model.
+            Offer.objects.create(hotel=Hotel.objects.create(name="h", slug="h"), title="ignored")
+        with capture_broadcasts() as sent_photo:
+            promo.banner = make_image("b.png")
+            promo.save()
+    assert [(e.name, e.channel) for e in sent] == [("offer-created", "venue-harbour-offers")]
+    assert sent[0].data == {
+        "offer": {"id": promo.pk, "headline": "Sail", "banner": None, "extra": {}},
+        "action": "created",
+    }
+    assert sent_photo.names == ["offer-image-updated"]
+    assert sent_photo[0].data["offer_title"] == "Sail"
+    # Back on the defaults, Offer is tracked again.
+    with capture_broadcasts() as sent:
+        Offer.objects.create(hotel=Hotel.objects.get(slug="h"), title="tracked")
+    assert sent.names == ["offer-created"]
+
+
+def test_ignore_fields_setting(offer):
+    from django.test import override_settings
+
+    with override_settings(OFFER_REALTIME={"IGNORE_FIELDS": ["sort_order"]}):
+        with capture_broadcasts() as sent:
+            offer = Offer.objects.get(pk=offer.pk)
+            offer.sort_order = 5
+            offer.save()
+    assert list(sent) == []
+
+
+def test_kill_switch(offer):
+    from django.test import override_settings
+
+    with override_settings(OFFER_REALTIME={"ENABLED": False}):
+        with capture_broadcasts() as sent:
+            offer.title = "x"
+            offer.save()
+            offer.delete()
+    assert list(sent) == []
+
+
+def test_unicode_slug_is_refused_with_a_logged_error_not_sent(caplog):
+    hotel = Hotel.objects.create(name="Cork", slug="córk")
+    with capture_broadcasts() as sent:
+        Offer.objects.create(hotel=hotel, title="x")
+    assert list(sent) == []
+    assert "hotel-córk" in caplog.text and "invalid" in caplog.text
+
+
+class TestTransactions:
+    """Events follow commits: nothing for rolled-back work, coalesced within a transaction."""
+
+    def test_rolled_back_transaction_sends_nothing(self, hotel):
+        with capture_broadcasts() as sent:
+            with pytest.raises(RuntimeError):
+                with transaction.atomic():
+                    Offer.objects.create(hotel=hotel, title="never")
+                    raise RuntimeError
+        assert list(sent) == []
+        assert not Offer.objects.filter(title="never").exists()
+
+    def test_rolled_back_savepoint_drops_only_its_changes(self, hotel, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                created = Offer.objects.create(hotel=hotel, title="kept")
+                with pytest.raises(RuntimeError):
+                    with transaction.atomic():
+                        offer.title = "rolled back"
+                        offer.save()
+                        raise RuntimeError
+        assert [(e.name, e.data["offer"]["id"]) for e in sent] == [("offer-created", created.pk)]
+
+    def test_savepoint_rollback_of_the_last_change_still_flushes_earlier_ones(self, hotel, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.title = "kept"
+                offer.save()
+                try:
+                    with transaction.atomic():
+                        Offer.objects.create(hotel=hotel, title="rolled back")
+                        raise RuntimeError
+                except RuntimeError:
+                    pass
+        assert [(e.name, e.data["offer"]["title"]) for e in sent] == [("offer-updated", "kept")]
+
+    def test_nothing_is_sent_before_commit(self, hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                Offer.objects.create(hotel=hotel, title="a")
+                assert sent._sent == []  # not read through the capture: that would commit
+        assert sent.names == ["offer-created"]
+
+    def test_create_and_updates_coalesce_to_one_created_with_final_state(self, hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer = Offer.objects.create(hotel=hotel, title="draft")
+                offer.title = "final"
+                offer.save()
+                offer.photo = make_image()
+                offer.save()
+        assert sent.names == ["offer-created"]
+        assert sent[0].data["offer"]["title"] == "final"
+        assert sent[0].data["offer"]["photo_url"] == offer.photo.url
+
+    def test_several_updates_coalesce_to_one_updated(self, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                for title in ("one", "two", "three"):
+                    offer.title = title
+                    offer.save()
+        assert sent.names == ["offer-updated"]
+        assert sent[0].data["offer"]["title"] == "three"
+
+    def test_create_then_delete_sends_nothing(self, hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                Offer.objects.create(hotel=hotel, title="short-lived").delete()
+        assert list(sent) == []
+
+    def test_update_then_delete_sends_only_deleted(self, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.title = "x"
+                offer.save()
+                offer.delete()
+        assert sent.names == ["offer-deleted"]
+        assert sent[0].data["offer_title"] == "x"
+
+    def test_serializer_data_reflects_the_committed_state_not_the_instance(self, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.title = "committed"
+                offer.save()
+                offer.title = "changed in memory only"
+        assert sent[0].data["offer"]["title"] == "committed"
+
+    def test_events_of_several_offers_in_one_transaction(self, hotel, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                new = Offer.objects.create(hotel=hotel, title="new")
+                offer.title = "changed"
+                offer.save()
+        assert [(e.name, e.offer_id) for e in sent] == [("offer-created", new.pk), ("offer-updated", offer.pk)]
+
+
+class TestExplicitBroadcast:
+    """offer_realtime.broadcast() for writes that bypass signals."""
+
+    def test_queryset_update_sends_nothing_by_itself(self, offer):
+        with capture_broadcasts() as sent:
+            Offer.objects.filter(pk=offer.pk).update(title="bulk")
+        assert list(sent) == []
+
+    def test_broadcast_after_bulk_paths(self, hotel, offer):
+        import offer_realtime
+
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                Offer.objects.filter(pk=offer.pk).update(title="bulk")
+                offer_realtime.broadcast(offer, "updated")
+                made = Offer.objects.bulk_create([Offer(hotel=hotel, title="b1")])
+                for new in made:
+                    offer_realtime.broadcast(new, "created")
+        assert [(e.name, e.data["offer"]["title"]) for e in sent] == [
+            ("offer-updated", "bulk"),
+            ("offer-created", "b1"),
+        ]
+
+    def test_broadcast_image_updated_and_deleted(self, offer):
+        import offer_realtime
+
+        with capture_broadcasts() as sent:
+            offer_realtime.broadcast(offer, "image-updated")
+        assert sent.names == ["offer-image-updated"]
+        with capture_broadcasts() as sent:
+            offer_realtime.broadcast(offer, "deleted")
+            Offer.objects.filter(pk=offer.pk)._raw_delete(using="default")
+        assert [(e.name, e.data["offer_id"]) for e in sent] == [("offer-deleted", offer.pk)]
+
+    def test_unknown_action_is_a_clear_error(self, offer):
+        import offer_realtime
+
+        with pytest.raises(ValueError, match="'renamed' is not a valid Action"):
+            offer_realtime.broadcast(offer, "renamed")
+
+
+def test_payload_is_json(offer):
+    with capture_broadcasts() as sent:
+        offer.price = "12.50"
+        offer.save()
+    assert json.loads(json.dumps(sent[0].data))["offer"]["price"] == "12.50"
