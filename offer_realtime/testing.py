@@ -100,12 +100,10 @@ class BroadcastCapture(Sequence[Event]):
     def __exit__(self, *exc_info: Any) -> None:
         try:
             if self._callbacks is not None:
+                # Like captureOnCommitCallbacks, also when the block raised: work that an
+                # atomic block rolled back has no callbacks left, the rest would commit.
                 stack, self._callbacks = self._callbacks, None
-                if exc_info[0] is None:
-                    stack.close()
-                else:
-                    # Failing block: leave the callbacks unrun, like captureOnCommitCallbacks.
-                    stack.__exit__(*exc_info)
+                stack.close()
         finally:
             self._backend_context.__exit__(*exc_info)
 
