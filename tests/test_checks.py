@@ -18,6 +18,9 @@ from offer_realtime.checks import (
 )
 
 
+pytestmark = pytest.mark.django_db  # Django 6.1 model checks may query the database
+
+
 def ids(messages):
     return [m.id for m in messages]
 

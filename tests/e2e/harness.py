@@ -60,6 +60,7 @@ _INSTALL_MARKER = NODE_MODULES / ".package-lock.json"
 SOKETI_BIN = NODE_MODULES / "@soketi" / "soketi" / "bin" / "server.js"
 SUBSCRIBER_SCRIPT = E2E_DIR / "subscriber.mjs"
 _PARENT_WATCHDOG = E2E_DIR / "parent_watchdog.cjs"
+_HTTP_STATUS_FIX = E2E_DIR / "soketi_http_status_fix.cjs"
 
 LOOPBACK = "127.0.0.1"
 NPM_CI_TIMEOUT = 600.0
@@ -277,6 +278,9 @@ class Soketi:
         startup_timeout: seconds to wait for the HTTP port to answer.
         shutdown_grace_ms: soketi's pause between closing client sockets and
             exiting on SIGTERM (soketi's default of 3000 ms only slows tests).
+        fix_http_status: answer HTTP API errors with their real status (413, 400,
+            401, ...) like Pusher does; stock soketi 1.6.1 answers them with HTTP 200
+            and the code only in the JSON body. See soketi_http_status_fix.cjs.
         extra_env: more ``SOKETI_*`` settings, applied last (they win).
     """
 
@@ -289,6 +293,7 @@ class Soketi:
         secret: Optional[str] = None,
         startup_timeout: float = 20.0,
         shutdown_grace_ms: int = 100,
+        fix_http_status: bool = True,
         extra_env: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.host = LOOPBACK
@@ -304,6 +309,7 @@ class Soketi:
         self.secret = secret or f"e2esecret{secrets.token_hex(16)}"
         self.startup_timeout = startup_timeout
         self.shutdown_grace_ms = shutdown_grace_ms
+        self.fix_http_status = fix_http_status
         self.extra_env = dict(extra_env or {})
         self._proc: Optional[subprocess.Popen] = None
         self._workdir: Optional[Path] = None
@@ -391,14 +397,18 @@ class Soketi:
                 "PM2_HOME": str(self._workdir / "pm2"),
                 "FORCE_COLOR": "0",
                 "NO_COLOR": "1",
+                # Keep the aws-sdk v2 end-of-support notice out of the captured output.
+                "AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE": "1",
             }
         )
+        preloads = [_PARENT_WATCHDOG] + ([_HTTP_STATUS_FIX] if self.fix_http_status else [])
+        command = [node, *(f"--require={p}" for p in preloads), str(SOKETI_BIN), "start", f"--config={config_path}"]
         log = open(self._workdir / "soketi.log", "wb")
         try:
             # cwd is the private work dir because soketi loads a `.env` file from
             # its cwd, which could silently change the settings above.
             self._proc = subprocess.Popen(
-                [node, "--require", str(_PARENT_WATCHDOG), str(SOKETI_BIN), "start", f"--config={config_path}"],
+                command,
                 cwd=self._workdir,
                 env=env,
                 stdin=subprocess.PIPE,
