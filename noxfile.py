@@ -7,7 +7,9 @@ PostgreSQL at ``POSTGRES_URL`` (default: the loopback server these machines run)
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -27,18 +29,23 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 
-def _expose_pyenv_interpreters() -> None:
-    # pyenv's shims answer "python3.12: command not found" unless that version is
-    # selected; selecting every installed one lets nox find each interpreter.
-    if os.environ.get("PYENV_VERSION") or not shutil.which("pyenv"):
-        return
-    versions = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True).stdout.split()
-    current = subprocess.run(["pyenv", "version-name"], capture_output=True, text=True).stdout.strip()
-    ordered = [v for v in [current, *sorted(versions, reverse=True)] if v and "/" not in v]
-    os.environ["PYENV_VERSION"] = ":".join(dict.fromkeys(ordered))
+def _interpreter(version: str) -> str:
+    """``version`` if ``pythonX.Y`` runs; else the newest pyenv build of it, by path.
 
-
-_expose_pyenv_interpreters()
+    pyenv's shims answer "command not found" for a version that is installed but
+    not selected, and nox's discovery does not look past them.
+    """
+    try:
+        subprocess.run([f"python{version}", "-c", ""], check=True, capture_output=True)
+        return version
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    if shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip()
+        builds = glob.glob(f"{root}/versions/{version}.*/bin/python{version}")
+        if builds:
+            return max(builds, key=lambda path: [int(n) for n in re.findall(r"\d+", path.split("/versions/")[1])])
+    return version
 
 
 def _require_postgres(session: nox.Session) -> None:
@@ -59,7 +66,7 @@ def _session_id(python: str, django: str) -> str:
 @nox.session(name="tests")
 @nox.parametrize(
     "python,django",
-    [nox.param(p, d, id=_session_id(p, d)) for p, d in CI_MATRIX + MORE],
+    [nox.param(_interpreter(p), d, id=_session_id(p, d)) for p, d in CI_MATRIX + MORE],
 )
 def tests(session: nox.Session, django: str) -> None:
     """The whole suite on SQLite, then on PostgreSQL."""
