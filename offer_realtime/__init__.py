@@ -35,6 +35,7 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
 
     from offer_realtime import receivers, transactions
     from offer_realtime.changes import Action, Change
+    from offer_realtime.middleware import current_socket_id
     from offer_realtime.settings import get_settings
 
     action = Action(action)
@@ -46,8 +47,10 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
         return
     now = timezone.now()
     if action is Action.CREATED:
-        change = Change(Action.CREATED, offer.pk, now)
+        change = Change(Action.CREATED, offer.pk, now, socket_id=current_socket_id())
     else:
         photo = action is Action.IMAGE_UPDATED
-        change = Change(Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo)
+        change = Change(
+            Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo, socket_id=current_socket_id()
+        )
     transactions.record(change, using)

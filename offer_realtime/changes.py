@@ -40,6 +40,8 @@ class Change:
     #: For DELETED: captured before the row is removed.
     offer_title: str | None = None
     channel: str | None = None
+    #: Pusher socket id of the browser whose request made the change, if it sent one.
+    socket_id: str | None = None
     #: Set when Django runs this change's on_commit callback: the change committed.
     committed: bool = field(default=False, compare=False)
 
@@ -50,12 +52,18 @@ class Change:
 
 def _merge(earlier: Change, later: Change) -> list[Change]:
     """Combine two consecutive changes of one offer into what a viewer needs."""
+    if earlier.socket_id != later.socket_id:
+        # Changes from two browsers: the merged event must reach both.
+        later = replace(later, socket_id=None)
+        earlier = replace(earlier, socket_id=None)
     if later.action is Action.DELETED:
         # The viewer never saw an offer created in this transaction.
         return [] if earlier.action is Action.CREATED else [later]
     if earlier.action is Action.CREATED:
         # Created, then changed: one offer-created with the final (committed) state.
-        return [replace(earlier, changed_at=later.changed_at)] if later.action is not Action.CREATED else [earlier, later]
+        if later.action is Action.CREATED:
+            return [earlier, later]
+        return [replace(earlier, changed_at=later.changed_at, socket_id=later.socket_id)]
     if earlier.action is Action.DELETED:
         # Deleted, then created again under the same key: both happened.
         return [earlier, later]
@@ -65,6 +73,7 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
         replace(
             earlier,
             action=Action.UPDATED,
+            socket_id=later.socket_id,
             changed_at=later.changed_at,
             fields_changed=earlier.fields_changed or later.fields_changed,
             photo_changed=earlier.photo_changed or later.photo_changed,

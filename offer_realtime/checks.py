@@ -12,6 +12,7 @@ Ids are stable; a retired id is never reused.
 - ``offer_realtime.E008`` ``CHANNEL`` cannot produce a valid Pusher channel name.
 - ``offer_realtime.W001`` The hotel slug field can hold values Pusher refuses in a channel name.
 - ``offer_realtime.W002`` (deploy) Events are only logged, not sent: no Pusher credentials.
+- ``offer_realtime.W003`` (deploy) Channels are public: anyone with the Pusher key can read them.
 """
 
 from __future__ import annotations
@@ -240,3 +241,19 @@ def check_deploy_backend(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list:
+    """W003: public channels in production."""
+    if get_settings().private:
+        return []
+    return [
+        Warning(
+            f"Offer events go to public channels ({get_settings().channel!r}): anyone holding the "
+            "(public) Pusher key can subscribe and read every hotel's offers, drafts included.",
+            hint="Set OFFER_REALTIME['CHANNEL'] = 'private-hotel-{hotel_slug}' and include "
+            "offer_realtime.urls for the channel-authorization endpoint.",
+            id="offer_realtime.W003",
+        )
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.db import models
@@ -69,15 +70,45 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     return {offer.pk: offer for offer in queryset}
 
 
+def within_limits(event: events.Event) -> events.Event | None:
+    """``event`` if Pusher will take it; the truncated fallback or None (logged) if not."""
+    limit = get_settings().max_payload_bytes
+    size = event.size()
+    if size <= limit:
+        return event
+    if event.name in (events.OFFER_CREATED, events.OFFER_UPDATED):
+        logger.warning(
+            "%s for offer %s is %d bytes, over the %d-byte limit; sending the truncated "
+            "fallback so the frontend refetches the offer.",
+            event.name, event.offer_id, size, limit,
+            extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+        )
+        fallback = events.truncated(event)
+        if fallback.size() <= limit:
+            return fallback
+    logger.error(
+        "%s for offer %s is %d bytes, over the %d-byte limit; not sent.",
+        event.name, event.offer_id, size, limit,
+        extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+    )
+    return None
+
+
 def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     """Events for already coalesced, committed ``changes``, from the committed rows."""
+    built = _build_events(changes, using)
+    return [fitted for event in built if (fitted := within_limits(event)) is not None]
+
+
+def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
     serializer_class = None
     built: list[events.Event] = []
     for change in changes:
         try:
             if change.action is Action.DELETED:
-                built.append(events.offer_deleted(change.channel, change.offer_id, change.offer_title))
+                event = events.offer_deleted(change.channel, change.offer_id, change.offer_title)
+                built.append(replace(event, socket_id=change.socket_id))
                 continue
             offer = offers.get(change.offer_id)
             if offer is None:
@@ -89,12 +120,11 @@ def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
                 serializer_class = serializer_class or get_serializer_class()
                 data = serializer_class(offer, context={}).data
                 builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
-                built.append(builder(channel, offer.pk, data))
+                built.append(replace(builder(channel, offer.pk, data), socket_id=change.socket_id))
             if change.action is not Action.CREATED and change.photo_changed:
                 title = getattr(offer, "title", str(offer))
-                built.append(
-                    events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
-                )
+                event = events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
+                built.append(replace(event, socket_id=change.socket_id))
         except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
             logger.error(
                 "Could not build the %s event for offer %s: %s",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,6 +27,9 @@ OFFER_CREATED = "offer-created"
 OFFER_UPDATED = "offer-updated"
 OFFER_DELETED = "offer-deleted"
 OFFER_IMAGE_UPDATED = "offer-image-updated"
+
+#: Pusher's limit on an event's data, in bytes (dedicated clusters can have more).
+MAX_PAYLOAD_BYTES = 10_240
 
 #: Pusher's documented channel name rule: at most 164 characters from this set.
 CHANNEL_NAME_MAX_LENGTH = 164
@@ -42,6 +45,16 @@ class Event:
     data: dict[str, Any]
     #: Primary key of the offer the event is about (for logs; not sent).
     offer_id: Any = field(default=None, compare=False)
+    #: Pusher socket id of the browser that made the change; Pusher skips it ("to others").
+    socket_id: str | None = field(default=None, compare=False)
+
+    def encoded(self) -> str:
+        """``data`` as the JSON text Pusher receives (compact, UTF-8 characters kept)."""
+        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+    def size(self) -> int:
+        """Size of the encoded data in UTF-8 bytes, the measure of Pusher's payload limit."""
+        return len(self.encoded().encode("utf-8"))
 
 
 class InvalidChannelName(ValueError):
@@ -66,6 +79,15 @@ def channel_for(template: str, hotel_slug: str) -> str:
     if problem:
         raise InvalidChannelName(f"Channel name {name!r} is invalid: {problem}.")
     return name
+
+
+def hotel_slug_from_channel(template: str, channel: str) -> str | None:
+    """The hotel slug a channel name was rendered from, or None if ``template`` cannot give it."""
+    prefix, found, suffix = template.partition("{hotel_slug}")
+    if not found:
+        return None
+    match = re.fullmatch(re.escape(prefix) + r"([A-Za-z0-9_\-=@,.;]+)" + re.escape(suffix), channel)
+    return match.group(1) if match else None
 
 
 def to_json_data(data: Any) -> Any:
@@ -104,3 +126,13 @@ def offer_image_updated(
         "timestamp": changed_at.isoformat(),
     }
     return Event(OFFER_IMAGE_UPDATED, channel, data, offer_id)
+
+
+def truncated(event: Event) -> Event:
+    """The fallback for an ``offer-created``/``offer-updated`` too large for Pusher.
+
+    ``{"offer": {"id": <id>}, "action": <action>, "truncated": true}``: the frontend
+    sees ``truncated`` and fetches the offer from the API instead.
+    """
+    data = {"offer": {"id": to_json_data(event.offer_id)}, "action": event.data.get("action"), "truncated": True}
+    return replace(event, data=data)

@@ -15,6 +15,7 @@ from django.db.models.signals import post_init, post_save, pre_delete, pre_save
 from django.utils import timezone
 
 from offer_realtime import tracking, transactions
+from offer_realtime.middleware import current_socket_id
 from offer_realtime.changes import Action, Change
 from offer_realtime.settings import get_model, get_settings
 
@@ -55,7 +56,7 @@ def on_post_save(
         if not get_settings().enabled:
             return
         if created:
-            transactions.record(Change(Action.CREATED, instance.pk, timezone.now()), using)
+            transactions.record(Change(Action.CREATED, instance.pk, timezone.now(), socket_id=current_socket_id()), using)
             return
         changed = tracking.changed_fields(instance, fields, update_fields)
         if not changed:
@@ -68,6 +69,7 @@ def on_post_save(
                 timezone.now(),
                 fields_changed=bool(changed - {fields.photo_attname}),
                 photo_changed=photo_changed,
+                socket_id=current_socket_id(),
             ),
             using,
         )
@@ -92,7 +94,15 @@ def record_deletion(instance: models.Model, using: str) -> None:
         return
     title = getattr(instance, "title", str(instance))
     transactions.record(
-        Change(Action.DELETED, instance.pk, timezone.now(), offer_title=title, channel=channel), using
+        Change(
+            Action.DELETED,
+            instance.pk,
+            timezone.now(),
+            offer_title=title,
+            channel=channel,
+            socket_id=current_socket_id(),
+        ),
+        using,
     )
 
 

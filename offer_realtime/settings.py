@@ -57,6 +57,15 @@ DEFAULTS: dict[str, Any] = {
     # Extra model fields whose changes alone should not send offer-updated
     # (auto_now fields are always ignored: every save changes them).
     "IGNORE_FIELDS": (),
+    # Pusher's limit on one event's data in UTF-8 bytes; raise it for a dedicated
+    # cluster. Larger offer-created/updated events are sent as a truncated fallback.
+    "MAX_PAYLOAD_BYTES": 10_240,
+    # Request header carrying the originating browser's Pusher socket id, read by
+    # offer_realtime.middleware.SocketIdMiddleware ("to others").
+    "SOCKET_ID_HEADER": "X-Pusher-Socket-ID",
+    # Attribute path from a user to the slug of the hotel they are staff of; the
+    # channel-authorization view signs private channels of that hotel only.
+    "USER_HOTEL_SLUG": "staff_profile.hotel.slug",
 }
 
 #: Top-level Django settings holding Pusher credentials, with their defaults.
@@ -86,6 +95,9 @@ class OfferRealtimeSettings:
     backend: str
     timeout: float
     ignore_fields: tuple[str, ...]
+    max_payload_bytes: int
+    socket_id_header: str
+    user_hotel_slug: str
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
 
@@ -93,6 +105,11 @@ class OfferRealtimeSettings:
     def hotel_slug_path(self) -> tuple[str, ...]:
         """``HOTEL_SLUG`` split into attribute names."""
         return tuple(self.hotel_slug.split("."))
+
+    @property
+    def private(self) -> bool:
+        """Whether channels are private (subscriptions need the authorization view)."""
+        return self.channel.startswith(("private-", "presence-"))
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,9 @@ def get_settings() -> OfferRealtimeSettings:
         backend=resolve_backend_path(merged["BACKEND"]),
         timeout=float(merged["TIMEOUT"]),
         ignore_fields=tuple(merged["IGNORE_FIELDS"]),
+        max_payload_bytes=int(merged["MAX_PAYLOAD_BYTES"]),
+        socket_id_header=merged["SOCKET_ID_HEADER"],
+        user_hotel_slug=merged["USER_HOTEL_SLUG"],
         unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
     )
 

@@ -144,3 +144,12 @@ def test_w002_deploy_warns_when_events_are_only_logged():
         assert check_deploy_backend() == []
     messages = checks.run_checks(include_deployment_checks=True)
     assert "offer_realtime.W002" in ids(messages)
+
+
+def test_w003_deploy_warns_about_public_channels():
+    from offer_realtime.checks import check_deploy_public_channels
+
+    assert ids(check_deploy_public_channels()) == ["offer_realtime.W003"]
+    with override_settings(OFFER_REALTIME={"CHANNEL": "private-hotel-{hotel_slug}"}):
+        assert check_deploy_public_channels() == []
+        assert check_channel() == []

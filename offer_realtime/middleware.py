@@ -1,0 +1,48 @@
+""""To others": remember which browser made a change, so Pusher does not echo it back.
+
+Add ``"offer_realtime.middleware.SocketIdMiddleware"`` to ``MIDDLEWARE`` and have the
+frontend send its ``pusher.connection.socket_id`` in the ``X-Pusher-Socket-ID`` header
+(``OFFER_REALTIME["SOCKET_ID_HEADER"]``) on writes. Events caused by that request are
+then sent with that ``socket_id``, and Pusher skips that one connection.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from offer_realtime.settings import get_settings
+
+logger = logging.getLogger("offer_realtime")
+
+_SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")  # Pusher's socket id format
+
+_socket_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("offer_realtime_socket_id", default=None)
+
+
+def current_socket_id() -> str | None:
+    """The socket id of the request being handled, if it sent a valid one."""
+    return _socket_id.get()
+
+
+class SocketIdMiddleware:
+    """Makes the request's Pusher socket id available to the signal receivers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Hold the header's socket id for the duration of the request."""
+        value = request.headers.get(get_settings().socket_id_header)
+        if value and not _SOCKET_ID_RE.match(value):
+            logger.warning("Ignoring malformed Pusher socket id %r; the event goes to every browser.", value[:40])
+            value = None
+        token = _socket_id.set(value or None)
+        try:
+            return self.get_response(request)
+        finally:
+            _socket_id.reset(token)

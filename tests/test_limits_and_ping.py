@@ -1,0 +1,99 @@
+"""Pusher's payload limit (measured in UTF-8 bytes) and the operator's ping command."""
+
+from __future__ import annotations
+
+import io
+import logging
+import socket
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from hotel.models import Offer
+from offer_realtime import events
+from offer_realtime.testing import capture_broadcasts
+from tests.pusher_stub import PusherStub
+
+pytestmark = pytest.mark.django_db
+
+
+def test_size_is_utf8_bytes_of_the_sent_json():
+    event = events.offer_deleted("hotel-a", 1, "é" * 10)
+    assert event.encoded() == '{"offer_id":1,"offer_title":"' + "é" * 10 + '","action":"deleted"}'
+    assert event.size() == len(event.encoded()) + 10  # é is two bytes
+
+
+def test_oversized_offer_sends_the_truncated_fallback_and_warns(hotel, caplog):
+    # 6,000 two-byte characters: under 10,240 characters, over 10,240 bytes.
+    with capture_broadcasts() as sent:
+        offer = Offer.objects.create(hotel=hotel, title="Big", details="é" * 6000)
+    assert [(e.name, e.data) for e in sent] == [
+        ("offer-created", {"offer": {"id": offer.pk}, "action": "created", "truncated": True})
+    ]
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "over the 10240-byte limit" in warning.getMessage() and warning.offer_id == offer.pk
+
+
+def test_limit_is_configurable(hotel):
+    with override_settings(OFFER_REALTIME={"MAX_PAYLOAD_BYTES": 20_000}), capture_broadcasts() as sent:
+        Offer.objects.create(hotel=hotel, title="Big", details="é" * 6000)
+    assert "truncated" not in sent[0].data
+    assert sent[0].size() > 10_240
+
+
+def test_oversized_image_event_is_dropped_with_an_error(caplog):
+    from offer_realtime.delivery import within_limits
+
+    event = events.offer_image_updated("hotel-a", 1, "x" * 11_000, None, __import__("datetime").datetime.now())
+    assert within_limits(event) is None
+    assert "not sent" in caplog.text
+
+
+class TestPing:
+    def test_success_reports_the_round_trip(self):
+        out = io.StringIO()
+        with PusherStub() as stub, override_settings(**stub.settings()):
+            call_command("offer_realtime_ping", "--hotel", "killarney", stdout=out)
+        assert stub.events()[0]["name"] == "offer-realtime-ping"
+        assert stub.events()[0]["channel"] == "hotel-killarney"
+        assert "OK: offer-realtime-ping sent on hotel-killarney via PusherBackend in" in out.getvalue()
+
+    def test_bad_credentials(self):
+        with PusherStub() as stub, override_settings(**stub.settings()):
+            stub.status = 401
+            with pytest.raises(CommandError, match="Bad credentials: Pusher answered 401"):
+                call_command("offer_realtime_ping")
+
+    def test_wrong_app_id_or_cluster(self):
+        with PusherStub() as stub, override_settings(**stub.settings()):
+            stub.status = 404
+            with pytest.raises(CommandError, match="Wrong PUSHER_APP_ID, or the app lives on another cluster"):
+                call_command("offer_realtime_ping")
+
+    def test_unreachable_host(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with override_settings(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
+                               PUSHER_PORT=port, PUSHER_SSL=False):
+            with pytest.raises(CommandError, match=f"Unreachable: cannot connect to 127.0.0.1:{port}"):
+                call_command("offer_realtime_ping")
+
+    def test_timeout(self):
+        with PusherStub() as stub, override_settings(**stub.settings(), OFFER_REALTIME={"TIMEOUT": 0.2}):
+            stub.delay = 1
+            with pytest.raises(CommandError, match="Timed out: no answer from 127.0.0.1"):
+                call_command("offer_realtime_ping")
+
+    def test_misconfiguration_and_bad_slug(self):
+        with override_settings(OFFER_REALTIME={"BACKEND": "pusher"}):
+            with pytest.raises(CommandError, match="Misconfigured: The Pusher backend needs PUSHER_APP_ID"):
+                call_command("offer_realtime_ping")
+        with pytest.raises(CommandError, match="characters outside"):
+            call_command("offer_realtime_ping", "--hotel", "bad slug")
+
+    def test_logging_backend_succeeds_and_says_so(self):
+        out = io.StringIO()
+        call_command("offer_realtime_ping", stdout=out)
+        assert "via LoggingBackend" in out.getvalue()
