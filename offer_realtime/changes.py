@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +43,9 @@ class Change:
     channel: str | None = None
     #: Pusher socket id of the browser whose request made the change, if it sent one.
     socket_id: str | None = None
+    #: Identifies the transaction that made the change; with the offer id and the
+    #: event name it gives the event's id, the same for every delivery attempt.
+    transaction_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: Set when Django runs this change's on_commit callback: the change committed.
     committed: bool = field(default=False, compare=False)
 
@@ -96,3 +100,11 @@ def coalesce(changes: list[Change]) -> list[Change]:
         else:
             history.append(change)
     return [change for history in per_offer.values() for change in history]
+
+
+_EVENT_ID_NAMESPACE = uuid.UUID("0b7e1f62-6a9a-4d55-9a43-2f0c3e5a8d11")
+
+
+def event_id(change: Change, event_name: str) -> str:
+    """The id of the ``event_name`` event for ``change``: unique, and stable across retries."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{change.transaction_key}:{change.offer_id}:{event_name}"))

@@ -18,7 +18,7 @@ from django.db import models
 
 from offer_realtime import events
 from offer_realtime.backends import get_backend
-from offer_realtime.changes import Action, Change
+from offer_realtime.changes import Action, Change, event_id
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
@@ -100,6 +100,12 @@ def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     return [fitted for event in built if (fitted := within_limits(event)) is not None]
 
 
+def _finish(event: events.Event, change: Change) -> events.Event:
+    # What every event carries besides its contract payload: identity and origin.
+    event = events.with_identity(event, event_id(change, event.name), change.changed_at)
+    return replace(event, socket_id=change.socket_id)
+
+
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
     serializer_class = None
@@ -107,8 +113,7 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     for change in changes:
         try:
             if change.action is Action.DELETED:
-                event = events.offer_deleted(change.channel, change.offer_id, change.offer_title)
-                built.append(replace(event, socket_id=change.socket_id))
+                built.append(_finish(events.offer_deleted(change.channel, change.offer_id, change.offer_title), change))
                 continue
             offer = offers.get(change.offer_id)
             if offer is None:
@@ -120,11 +125,11 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
                 serializer_class = serializer_class or get_serializer_class()
                 data = serializer_class(offer, context={}).data
                 builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
-                built.append(replace(builder(channel, offer.pk, data), socket_id=change.socket_id))
+                built.append(_finish(builder(channel, offer.pk, data), change))
             if change.action is not Action.CREATED and change.photo_changed:
                 title = getattr(offer, "title", str(offer))
                 event = events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
-                built.append(replace(event, socket_id=change.socket_id))
+                built.append(_finish(event, change))
         except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
             logger.error(
                 "Could not build the %s event for offer %s: %s",

@@ -11,6 +11,8 @@ offer-updated          ``{"offer": <serializer data>, "action": "updated"}``
 offer-deleted          ``{"offer_id", "offer_title", "action": "deleted"}``
 offer-image-updated    ``{"offer_id", "offer_title", "photo_url", "timestamp"}``
 =====================  ===============================================================
+
+Delivery adds ``event_id`` and ``changed_at`` to every payload (:func:`with_identity`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ OFFER_CREATED = "offer-created"
 OFFER_UPDATED = "offer-updated"
 OFFER_DELETED = "offer-deleted"
 OFFER_IMAGE_UPDATED = "offer-image-updated"
+
+#: Keys delivery adds to every payload (see :func:`with_identity`).
+IDENTITY_KEYS = ("event_id", "changed_at")
 
 #: Pusher's limit on an event's data, in bytes (dedicated clusters can have more).
 MAX_PAYLOAD_BYTES = 10_240
@@ -51,6 +56,10 @@ class Event:
     def encoded(self) -> str:
         """``data`` as the JSON text Pusher receives (compact, UTF-8 characters kept)."""
         return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+    def without_identity(self) -> dict[str, Any]:
+        """``data`` without ``event_id`` and ``changed_at``: the contract payload, for asserting."""
+        return {key: value for key, value in self.data.items() if key not in IDENTITY_KEYS}
 
     def size(self) -> int:
         """Size of the encoded data in UTF-8 bytes, the measure of Pusher's payload limit."""
@@ -128,11 +137,22 @@ def offer_image_updated(
     return Event(OFFER_IMAGE_UPDATED, channel, data, offer_id)
 
 
+def with_identity(event: Event, event_id: str, changed_at: datetime.datetime) -> Event:
+    """``event`` with ``event_id`` and ``changed_at`` added to its payload.
+
+    ``event_id`` is unique per event and the same for every delivery attempt of it, so
+    a client drops duplicates from at-least-once delivery; ``changed_at`` (ISO 8601) is
+    the offer's change time, so a client drops an update older than what it shows.
+    """
+    return replace(event, data={**event.data, "event_id": event_id, "changed_at": changed_at.isoformat()})
+
+
 def truncated(event: Event) -> Event:
     """The fallback for an ``offer-created``/``offer-updated`` too large for Pusher.
 
-    ``{"offer": {"id": <id>}, "action": <action>, "truncated": true}``: the frontend
-    sees ``truncated`` and fetches the offer from the API instead.
+    ``{"offer": {"id": <id>}, "action": <action>, "truncated": true, "event_id", "changed_at"}``:
+    the frontend sees ``truncated`` and fetches the offer from the API instead.
     """
     data = {"offer": {"id": to_json_data(event.offer_id)}, "action": event.data.get("action"), "truncated": True}
+    data.update((key, event.data[key]) for key in IDENTITY_KEYS if key in event.data)
     return replace(event, data=data)

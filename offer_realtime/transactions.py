@@ -9,6 +9,7 @@ the transaction, then coalesces the committed changes and hands them to delivery
 from __future__ import annotations
 
 import logging
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ class _Pending:
     """Changes recorded on one database connection since its last flush."""
 
     changes: list[Change] = field(default_factory=list)
+    #: Shared by the changes of one transaction (see changes.event_id).
+    transaction_key: str = ""
     #: Bumped for every recorded change; only the newest flush callback does the work.
     generation: int = 0
 
@@ -53,6 +56,9 @@ def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
         return
 
     pending = _pending.setdefault(connection, _Pending())
+    if not pending.changes:
+        pending.transaction_key = uuid.uuid4().hex
+    change.transaction_key = pending.transaction_key
     pending.changes.append(change)
     transaction.on_commit(change.mark_committed, using=using)
     pending.generation += 1

@@ -32,7 +32,7 @@ def test_create_sends_offer_created_with_serializer_data(hotel):
     assert len(sent) == 1
     event = sent[0]
     assert (event.name, event.channel) == ("offer-created", "hotel-killarney")
-    assert event.data == {"offer": serialized(offer.pk), "action": "created"}
+    assert event.without_identity() == {"offer": serialized(offer.pk), "action": "created"}
     assert event.data["offer"]["title"] == "Spa weekend"
 
 
@@ -49,7 +49,7 @@ def test_update_sends_offer_updated(offer):
         offer.save()
     assert sent.names == ["offer-updated"]
     assert sent[0].channel == "hotel-killarney"
-    assert sent[0].data == {"offer": serialized(offer.pk), "action": "updated"}
+    assert sent[0].without_identity() == {"offer": serialized(offer.pk), "action": "updated"}
     assert sent[0].data["offer"]["title"] == "Golf weekend"
 
 
@@ -68,7 +68,7 @@ def test_photo_set_with_update_fields_sends_only_image_updated(offer):
         offer.photo = make_image("new.png")
         offer.save(update_fields=["photo"])
     assert sent.names == ["offer-image-updated"]
-    data = sent[0].data
+    data = sent[0].without_identity()
     assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp"}
     assert data["offer_id"] == offer.pk
     assert data["offer_title"] == "Spa weekend"
@@ -129,7 +129,7 @@ def test_delete_sends_offer_deleted(offer):
     offer_id = offer.pk
     with capture_broadcasts() as sent:
         offer.delete()
-    assert [(e.name, e.channel, e.data) for e in sent] == [
+    assert [(e.name, e.channel, e.without_identity()) for e in sent] == [
         ("offer-deleted", "hotel-killarney", {"offer_id": offer_id, "offer_title": "Spa weekend", "action": "deleted"})
     ]
 
@@ -217,7 +217,7 @@ def test_another_host_configured_through_offer_realtime(db):
             promo.banner = make_image("b.png")
             promo.save()
     assert [(e.name, e.channel) for e in sent] == [("offer-created", "venue-harbour-offers")]
-    assert sent[0].data == {
+    assert sent[0].without_identity() == {
         "offer": {"id": promo.pk, "headline": "Sail", "banner": None, "extra": {}},
         "action": "created",
     }
@@ -401,3 +401,47 @@ def test_payload_is_json(offer):
         offer.price = "12.50"
         offer.save()
     assert json.loads(json.dumps(sent[0].data))["offer"]["price"] == "12.50"
+
+
+class TestEventIdentity:
+    """event_id and changed_at on every event, for dedupe and staleness checks."""
+
+    def test_every_event_carries_a_unique_id_and_the_change_time(self, hotel):
+        before = timezone.now()
+        with capture_broadcasts() as sent:
+            # Reading the capture runs the callbacks: four separate "commits".
+            offer = Offer.objects.create(hotel=hotel, title="a")
+            assert len(sent) == 1
+            offer.title = "b"
+            offer.save()
+            assert len(sent) == 2
+            offer.photo = make_image()
+            offer.save()
+            assert len(sent) == 3
+            offer.delete()
+        assert sent.names == ["offer-created", "offer-updated", "offer-image-updated", "offer-deleted"]
+        ids = [e.data["event_id"] for e in sent]
+        assert len(set(ids)) == 4
+        times = [datetime.datetime.fromisoformat(e.data["changed_at"]) for e in sent]
+        assert before <= times[0] <= times[1] <= times[2] <= times[3] <= timezone.now()
+        image = sent[2].data
+        assert image["timestamp"] == image["changed_at"]
+
+    def test_coalesced_event_carries_the_last_change_time(self, offer):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.title = "one"
+                offer.save()
+                offer.title = "two"
+                offer.save()
+        (event,) = sent
+        assert datetime.datetime.fromisoformat(event.data["changed_at"]) >= offer.updated_at
+
+    def test_event_id_is_stable_for_the_same_change(self):
+        from offer_realtime.changes import Action, Change, event_id
+
+        change = Change(Action.UPDATED, 1, timezone.now(), True)
+        assert event_id(change, "offer-updated") == event_id(change, "offer-updated")
+        assert event_id(change, "offer-updated") != event_id(change, "offer-image-updated")
+        other = Change(Action.UPDATED, 1, timezone.now(), True)
+        assert event_id(change, "offer-updated") != event_id(other, "offer-updated")
