@@ -1,14 +1,17 @@
 """Turning committed changes into events and sending them.
 
-This runs after the transaction committed. It reads the committed offers (one query
-per transaction, whatever the number of offers), builds the events with
-:mod:`offer_realtime.events` and hands them to the configured backend. Nothing here
-raises to the caller: a failure is logged on the ``offer_realtime`` logger and the
-write that caused it has already succeeded.
+This runs after the transaction committed (or in the task worker). It reads the
+committed offers (one query per transaction, whatever the number of offers), builds the
+events with :mod:`offer_realtime.events` and hands them to the configured delivery mode,
+which sends them through :func:`send_batch`. Nothing here raises to the caller: a
+failure is logged on the ``offer_realtime`` logger, counted in
+:mod:`offer_realtime.metrics` and signalled (:mod:`offer_realtime.signals`); the write
+that caused it has already succeeded.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -16,8 +19,9 @@ from typing import Any
 
 from django.db import models
 
-from offer_realtime import events
+from offer_realtime import backends, events, metrics, sender, signals
 from offer_realtime.backends import get_backend
+from offer_realtime.retry import is_transient
 from offer_realtime.changes import Action, Change, event_id
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
@@ -86,6 +90,7 @@ def within_limits(event: events.Event) -> events.Event | None:
         fallback = events.truncated(event)
         if fallback.size() <= limit:
             return fallback
+    metrics.increment("dropped_oversize")
     logger.error(
         "%s for offer %s is %d bytes, over the %d-byte limit; not sent.",
         event.name, event.offer_id, size, limit,
@@ -142,35 +147,78 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     return built
 
 
-def send(batch: Sequence[events.Event]) -> None:
-    """Send built events with the configured backend; log, never raise, on failure."""
+class Outcome(enum.Enum):
+    """What became of a batch handed to the backend."""
+
+    SENT = "sent"
+    RETRY = "retry"
+    GIVEN_UP = "given up"
+
+
+def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bool = False) -> Outcome:
+    """Send ``batch`` with the configured backend; log, count and signal the outcome; never raise.
+
+    ``may_retry``: the caller will try again after a transient failure (the background
+    sender and the task worker do; inline delivery does not).
+    """
     if not batch:
-        return
+        return Outcome.SENT
+    backend = get_backend()
     try:
-        get_backend().send(batch)
+        backend.send(batch)
     except Exception as exc:  # noqa: BLE001 - a broadcast failure must never fail the write
+        retry = may_retry and is_transient(exc)
+        metrics.increment("failed", len(batch))
+        metrics.increment("retried" if retry else "given_up", len(batch))
         for event in batch:
-            logger.error(
-                "Broadcast of %s on %s for offer %s failed: %s: %s",
+            logger.log(
+                logging.WARNING if retry else logging.ERROR,
+                "Broadcast of %s on %s for offer %s failed: %s: %s (attempt %d; %s).",
                 event.name,
                 event.channel,
                 event.offer_id,
                 type(exc).__name__,
                 exc,
-                extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+                attempt,
+                "will retry" if retry else "given up",
+                extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id,
+                       "attempt": attempt},
             )
-    else:
-        for event in batch:
-            logger.debug("Sent %s on %s for offer %s.", event.name, event.channel, event.offer_id)
+        signals.broadcast_failed.send_robust(
+            sender=type(backend), events=list(batch), attempt=attempt, backend=backend, error=exc, final=not retry
+        )
+        return Outcome.RETRY if retry else Outcome.GIVEN_UP
+    metrics.increment("sent", len(batch))
+    for event in batch:
+        logger.debug("Sent %s on %s for offer %s (attempt %d).", event.name, event.channel, event.offer_id, attempt)
+    signals.broadcast_sent.send_robust(sender=type(backend), events=list(batch), attempt=attempt, backend=backend)
+    return Outcome.SENT
 
 
-def deliver(changes: Sequence[Change], using: str) -> None:
-    """Build and send the events for committed changes; the entry point after commit."""
-    if not get_settings().enabled:
+def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
+    """After commit: hand committed changes to the configured delivery mode.
+
+    ``inline`` builds and sends here; ``background`` builds here and queues the events
+    for the sender thread; ``task`` enqueues the changes for the task worker, which
+    builds and sends (``enqueued``: an outbox already enqueued them inside the
+    transaction). The testing helpers (a backend override) always deliver inline.
+    """
+    conf = get_settings()
+    if not conf.enabled:
+        return
+    mode = "inline" if backends.overridden() else conf.delivery
+    if mode == "task":
+        from offer_realtime import tasks
+
+        if not enqueued:
+            tasks.enqueue_changes(changes, using)
         return
     try:
         batch = build_events(changes, using)
     except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
         logger.exception("Could not build offer events for %d change(s).", len(changes))
         return
-    send(batch)
+    if mode == "background":
+        sender.get_sender().submit(batch)
+    else:
+        send_batch(batch)

@@ -66,7 +66,28 @@ DEFAULTS: dict[str, Any] = {
     # Attribute path from a user to the slug of the hotel they are staff of; the
     # channel-authorization view signs private channels of that hotel only.
     "USER_HOTEL_SLUG": "staff_profile.hotel.slug",
+    # How events leave the process after commit: "inline" (in the committing thread),
+    # "background" (an in-process sender thread; the request never waits on Pusher)
+    # or "task" (Django's task framework: durable, retried by the host's task worker).
+    "DELIVERY": "background",
+    # background: events the sender may hold; a full queue blocks a writer for at
+    # most QUEUE_PUT_TIMEOUT seconds, then the event is dropped (logged, counted).
+    "QUEUE_SIZE": 10_000,
+    "QUEUE_PUT_TIMEOUT": 0.1,
+    # background and task: attempts for a transient failure (timeout, refused
+    # connection, 5xx), waiting RETRY_BASE_DELAY * 2**(n-1) seconds, at most
+    # RETRY_MAX_DELAY, between attempts. 4xx answers are not retried.
+    "RETRY_ATTEMPTS": 5,
+    "RETRY_BASE_DELAY": 0.5,
+    "RETRY_MAX_DELAY": 10.0,
+    # background: seconds the sender may use at interpreter exit to send what it holds.
+    "FLUSH_TIMEOUT": 5.0,
+    # task: which task backend (alias in TASKS) and queue deliver the events.
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
 }
+
+DELIVERY_MODES = ("inline", "background", "task")
 
 #: Top-level Django settings holding Pusher credentials, with their defaults.
 PUSHER_SETTINGS: dict[str, Any] = {
@@ -98,6 +119,15 @@ class OfferRealtimeSettings:
     max_payload_bytes: int
     socket_id_header: str
     user_hotel_slug: str
+    delivery: str
+    queue_size: int
+    queue_put_timeout: float
+    retry_attempts: int
+    retry_base_delay: float
+    retry_max_delay: float
+    flush_timeout: float
+    task_backend: str
+    task_queue: str
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
 
@@ -190,6 +220,15 @@ def get_settings() -> OfferRealtimeSettings:
         max_payload_bytes=int(merged["MAX_PAYLOAD_BYTES"]),
         socket_id_header=merged["SOCKET_ID_HEADER"],
         user_hotel_slug=merged["USER_HOTEL_SLUG"],
+        delivery=merged["DELIVERY"],
+        queue_size=int(merged["QUEUE_SIZE"]),
+        queue_put_timeout=float(merged["QUEUE_PUT_TIMEOUT"]),
+        retry_attempts=max(1, int(merged["RETRY_ATTEMPTS"])),
+        retry_base_delay=float(merged["RETRY_BASE_DELAY"]),
+        retry_max_delay=float(merged["RETRY_MAX_DELAY"]),
+        flush_timeout=float(merged["FLUSH_TIMEOUT"]),
+        task_backend=merged["TASK_BACKEND"],
+        task_queue=merged["TASK_QUEUE"],
         unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
     )
 
@@ -221,7 +260,8 @@ def _reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
     get_settings.cache_clear()
     get_pusher_credentials.cache_clear()
     # The backend and the signal receivers depend on these settings too.
-    from offer_realtime import backends, receivers
+    from offer_realtime import backends, receivers, sender
 
+    sender.reset_sender()
     backends.reset_backend()
     receivers.reconnect()

@@ -20,17 +20,22 @@ class PusherStub:
         self.requests: list[dict] = []
         self.status = 200
         self.delay = 0.0
+        #: Statuses for the next requests, used up first (then ``status`` applies).
+        self.script: list[int] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                stub.requests.append({"path": urlsplit(self.path).path, "body": json.loads(body or b"{}")})
+                status = stub.script.pop(0) if stub.script else stub.status
+                stub.requests.append(
+                    {"path": urlsplit(self.path).path, "body": json.loads(body or b"{}"), "status": status}
+                )
                 if stub.delay:
                     time.sleep(stub.delay)
-                payload = b"{}" if stub.status == 200 else b'{"error": "stub says no"}'
+                payload = b"{}" if status == 200 else b'{"error": "stub says no"}'
                 try:
-                    self.send_response(stub.status)
+                    self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     self.end_headers()
@@ -58,9 +63,11 @@ class PusherStub:
         }
 
     def events(self) -> list[dict]:
-        """Every event received, in order, as ``{"name", "channel", "data"}``."""
+        """Every event accepted (answered 200), in order, as ``{"name", "channel", "data"}``."""
         result = []
         for request in self.requests:
+            if request["status"] != 200:
+                continue
             body = request["body"]
             for event in body.get("batch", [body]):
                 channels = event.get("channels") or [event.get("channel")]

@@ -18,11 +18,30 @@ DATABASES = {
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
+import django
+
+# django_tasks_db: the task store of the "task" delivery mode tests; on Django 5.2
+# the task framework itself comes from the django-tasks backport.
+INSTALLED_APPS = [
+    *INSTALLED_APPS,
+    "tests.testapp",
+    *(["django_tasks"] if django.VERSION < (6, 0) else []),
+    "django_tasks_db",
+]
+TASKS = {
+    "default": {
+        "BACKEND": "django.tasks.backends.immediate.ImmediateBackend"
+        if django.VERSION >= (6, 0)
+        else "django_tasks.backends.immediate.ImmediateBackend"
+    },
+    "db": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+}
 
 # Tests never reach a real Pusher unless a test configures one (e.g. soketi).
 PUSHER_APP_ID = PUSHER_KEY = PUSHER_SECRET = PUSHER_HOST = PUSHER_PORT = ""
-OFFER_REALTIME = {}
+# Inline delivery keeps tests that use a real backend deterministic; the background
+# and task modes have tests of their own (capture_broadcasts always delivers inline).
+OFFER_REALTIME = {"DELIVERY": "inline"}
 
 MEDIA_ROOT = tempfile.mkdtemp(prefix="offer-realtime-test-media-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -125,7 +125,7 @@ class TestFailureIsolation:
         assert failures[0].offer_id == offer_id and failures[0].channel == "hotel-killarney"
 
     def test_backend_that_raises(self, hotel, caplog):
-        with configured(OFFER_REALTIME={"BACKEND": "tests.test_backends.Exploding"}):
+        with configured(OFFER_REALTIME={"BACKEND": "tests.test_backends.Exploding", "DELIVERY": "inline"}):
             offer = Offer.objects.create(hotel=hotel, title="Still saved")
             run_on_commit()
         assert Offer.objects.filter(pk=offer.pk).exists()
@@ -151,7 +151,7 @@ class TestFailureIsolation:
 
     def test_hanging_server_is_cut_at_the_configured_timeout(self, stub, hotel, caplog):
         stub.delay = 2.0
-        with configured(**stub.settings(), OFFER_REALTIME={"TIMEOUT": 0.2}):
+        with configured(**stub.settings(), OFFER_REALTIME={"TIMEOUT": 0.2, "DELIVERY": "inline"}):
             offer = Offer.objects.create(hotel=hotel, title="Still saved")
             run_on_commit()
         self.assert_logged_failure(caplog, offer.pk, "ReadTimeout")

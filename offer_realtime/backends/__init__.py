@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 
 from offer_realtime.backends.base import BaseBackend
 
-__all__ = ["BaseBackend", "get_backend", "reset_backend", "use_backend", "load_backend"]
+__all__ = ["BaseBackend", "get_backend", "load_backend", "overridden", "reset_backend", "use_backend"]
 
 _lock = threading.Lock()
 _configured: BaseBackend | None = None
@@ -44,6 +44,11 @@ def get_backend() -> BaseBackend:
 
                 _configured = load_backend(get_settings().backend)
     return _configured
+
+
+def overridden() -> bool:
+    """Whether :func:`use_backend` is in force (the testing helpers deliver inline then)."""
+    return bool(_overrides)
 
 
 def reset_backend() -> None:

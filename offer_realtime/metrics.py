@@ -1,0 +1,34 @@
+"""Counters of what happened to events in this process, readable from Python.
+
+``offer_realtime.metrics.snapshot()`` returns e.g. ``{"sent": 120, "failed": 3,
+"retried": 2, "given_up": 1, "dropped_queue_full": 0, "dropped_oversize": 0}``.
+Counts are per process (each gunicorn worker has its own) and since start or reset.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+COUNTERS = ("sent", "failed", "retried", "given_up", "dropped_queue_full", "dropped_oversize", "enqueued")
+
+_lock = threading.Lock()
+_counts: Counter[str] = Counter()
+
+
+def increment(name: str, amount: int = 1) -> None:
+    """Add ``amount`` to counter ``name``."""
+    with _lock:
+        _counts[name] += amount
+
+
+def snapshot() -> dict[str, int]:
+    """Every counter's current value."""
+    with _lock:
+        return {name: _counts[name] for name in COUNTERS}
+
+
+def reset() -> None:
+    """Set every counter back to zero (tests, or after scraping)."""
+    with _lock:
+        _counts.clear()

@@ -1,0 +1,27 @@
+"""Which send failures are worth retrying, and how long to wait before the next attempt."""
+
+from __future__ import annotations
+
+import random
+
+import pusher.errors
+import requests
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures a later attempt may not meet: timeouts, refused or reset
+    connections, 5xx answers. 4xx answers (bad credentials, payload too large, bad
+    request) and local errors will fail the same way again."""
+    if isinstance(exc, (requests.Timeout, requests.ConnectionError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, pusher.errors.PusherBadStatus):
+        return str(exc)[:3].isdigit() and str(exc)[0] == "5"
+    return False
+
+
+def backoff(attempt: int, base: float, cap: float, jitter: float = 0.1) -> float:
+    """Seconds to wait after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, at
+    most ``cap``, spread by up to ``jitter`` so workers that failed together do not
+    retry together."""
+    delay = min(cap, base * (2 ** (attempt - 1)))
+    return delay * (1 + random.uniform(-jitter, jitter)) if jitter else delay

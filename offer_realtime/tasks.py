@@ -1,0 +1,170 @@
+"""The ``task`` delivery mode: durable delivery on Django's task framework.
+
+``django.tasks`` on Django 6.x, the ``django-tasks`` backport on Django 5.2; the host's
+configured task backend (``OFFER_REALTIME["TASK_BACKEND"]``) does the work.
+
+When is a task enqueued?
+
+- **Inside the transaction** when the task store is the offer's own database
+  (``django-tasks-db`` routed to the same alias): the task row commits or rolls back
+  with the offer change — a transactional outbox with no table of our own. A task is
+  enqueued when a change alters what the offer's coalesced events will be, carrying
+  those coalesced changes; tasks of one transaction give the same events the same
+  ``event_id``, so a client drops the repeats (see ``docs``/README).
+- **On commit** for every other backend (RQ, ImmediateBackend, ...): one task per
+  transaction with its coalesced changes, so a worker never runs before the data it
+  reads is committed. A crash between commit and enqueue loses those events.
+
+The worker reads the committed offers, builds the events and sends them. A transient
+failure is retried with capped exponential backoff: by enqueueing a follow-up task with
+``run_after`` where the backend supports deferring, otherwise by waiting in the worker.
+After ``RETRY_ATTEMPTS`` the events are given up with an ERROR log line.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import router, transaction
+from django.utils import timezone
+
+try:  # Django >= 6.0
+    from django.tasks import task, task_backends
+except ImportError:  # Django 5.2 with the django-tasks backport
+    from django_tasks import task, task_backends  # type: ignore[no-redef]
+
+from offer_realtime.changes import Action, Change
+from offer_realtime.events import Event
+from offer_realtime.retry import backoff
+from offer_realtime.settings import get_settings
+
+logger = logging.getLogger("offer_realtime")
+
+
+# -- JSON forms (task arguments must be JSON) ---------------------------------------
+
+
+def change_to_json(change: Change) -> dict[str, Any]:
+    """A change as task arguments."""
+    return {
+        "action": change.action.value,
+        "offer_id": change.offer_id,
+        "changed_at": change.changed_at.isoformat(),
+        "fields_changed": change.fields_changed,
+        "photo_changed": change.photo_changed,
+        "offer_title": change.offer_title,
+        "channel": change.channel,
+        "socket_id": change.socket_id,
+        "transaction_key": change.transaction_key,
+    }
+
+
+def change_from_json(data: dict[str, Any]) -> Change:
+    """The inverse of :func:`change_to_json`."""
+    return Change(
+        action=Action(data["action"]),
+        offer_id=data["offer_id"],
+        changed_at=datetime.datetime.fromisoformat(data["changed_at"]),
+        fields_changed=data["fields_changed"],
+        photo_changed=data["photo_changed"],
+        offer_title=data["offer_title"],
+        channel=data["channel"],
+        socket_id=data["socket_id"],
+        transaction_key=data["transaction_key"],
+    )
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """A built event as task arguments."""
+    return {"name": event.name, "channel": event.channel, "data": event.data,
+            "offer_id": event.offer_id, "socket_id": event.socket_id}
+
+
+def event_from_json(data: dict[str, Any]) -> Event:
+    """The inverse of :func:`event_to_json`."""
+    return Event(**data)
+
+
+# -- The tasks (run by the host's task worker) ---------------------------------------
+
+
+@task()
+def deliver_offer_changes(changes: list[dict[str, Any]], using: str) -> None:
+    """Build the events of committed changes from the committed rows and send them."""
+    from offer_realtime.delivery import build_events
+
+    batch = build_events([change_from_json(c) for c in changes], using)
+    _send_with_retries(batch, attempt=1)
+
+
+@task()
+def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
+    """Send already built events again (a retry after a transient failure)."""
+    _send_with_retries([event_from_json(e) for e in events], attempt=attempt)
+
+
+def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
+    from offer_realtime.delivery import Outcome, send_batch
+
+    conf = get_settings()
+    while True:
+        outcome = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts)
+        if outcome is not Outcome.RETRY:
+            return
+        delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
+        attempt += 1
+        follow_up = send_offer_events.using(backend=conf.task_backend, queue_name=conf.task_queue)
+        if follow_up.get_backend().supports_defer:
+            run_after = timezone.now() + datetime.timedelta(seconds=delay)
+            follow_up.using(run_after=run_after).enqueue([event_to_json(e) for e in batch], attempt)
+            return
+        time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
+
+
+# -- Enqueueing (in the writing process) ---------------------------------------------
+
+
+def _task(task_obj: Any) -> Any:
+    conf = get_settings()
+    return task_obj.using(backend=conf.task_backend, queue_name=conf.task_queue)
+
+
+def is_outbox(using: str) -> bool:
+    """Whether the task store is ``using``'s database, so enqueueing joins the transaction."""
+    try:
+        from django_tasks_db.backend import DatabaseBackend
+        from django_tasks_db.models import DBTaskResult
+    except ImportError:
+        return False
+    backend = task_backends[get_settings().task_backend]
+    return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
+
+
+def enqueue_changes(changes: Sequence[Change], using: str) -> None:
+    """On commit (or at once, for a change made in autocommit mode): one task for the
+    transaction's coalesced changes."""
+    if changes:
+        _enqueue(changes, using)
+
+
+def enqueue_in_transaction(changes: Sequence[Change], using: str) -> None:
+    """Inside the transaction (outbox): a task for one offer's coalesced changes so far."""
+    if changes:
+        # In its own savepoint: a failing insert must not abort the host's transaction.
+        with transaction.atomic(using=using):
+            _enqueue(changes, using)
+
+
+def _enqueue(changes: Sequence[Change], using: str) -> None:
+    from offer_realtime import metrics
+
+    try:
+        _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
+    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
+        logger.exception("Could not enqueue offer events for %d change(s); they are lost.", len(changes))
+        return
+    metrics.increment("enqueued", len(changes))

@@ -1,0 +1,255 @@
+"""The background and task delivery modes: off the request path, batched, retried."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+
+from hotel.models import Offer
+from offer_realtime import events, metrics, sender, signals
+from tests.pusher_stub import PusherStub
+
+FAST_RETRY = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05}
+
+
+@pytest.fixture
+def stub():
+    with PusherStub() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh_counters():
+    metrics.reset()
+    yield
+    sender.reset_sender()
+
+
+@pytest.fixture
+def recorded_signals():
+    seen = []
+
+    def on_sent(sender, events, attempt, **kwargs):
+        seen.append(("sent", [e.name for e in events], attempt))
+
+    def on_failed(sender, events, attempt, error, final, **kwargs):
+        seen.append(("failed", [e.name for e in events], attempt, type(error).__name__, final))
+
+    signals.broadcast_sent.connect(on_sent)
+    signals.broadcast_failed.connect(on_failed)
+    yield seen
+    signals.broadcast_sent.disconnect(on_sent)
+    signals.broadcast_failed.disconnect(on_failed)
+
+
+def background(stub, **extra):
+    return override_settings(**stub.settings(), OFFER_REALTIME={"DELIVERY": "background", **FAST_RETRY, **extra})
+
+
+def wait_for(condition, timeout=5.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.005)
+
+
+def deleted(i):
+    return events.offer_deleted("hotel-a", i, f"o{i}")
+
+
+class TestBackground:
+    def test_the_write_does_not_wait_for_pusher(self, stub, transactional_db, hotel):
+        stub.delay = 0.5
+        with background(stub):
+            offer = Offer.objects.create(hotel=hotel, title="quick")
+            # Returned while the stub still holds the request: the event is in flight.
+            assert sender.get_sender().pending() == 1
+            assert sender.get_sender().flush(5)
+        assert [(e["name"], e["data"]["offer"]["id"]) for e in stub.events()] == [("offer-created", offer.pk)]
+
+    def test_batches_of_ten_in_order(self, stub):
+        stub.delay = 0.2  # the first call holds the sender while the rest queue up
+        with background(stub):
+            out = sender.get_sender()
+            out.submit([deleted(0)])
+            wait_for(lambda: stub.requests)
+            out.submit([deleted(i) for i in range(1, 24)])
+            assert out.flush(5)
+        assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1, 10, 10, 3]
+        assert [e["data"]["offer_id"] for e in stub.events()] == list(range(24))
+        assert metrics.snapshot()["sent"] == 24
+
+    def test_transient_failures_are_retried_then_sent(self, stub, recorded_signals):
+        stub.script = [500, 503]
+        with background(stub):
+            sender.get_sender().submit([deleted(1)])
+            assert sender.get_sender().flush(5)
+        assert len(stub.requests) == 3
+        assert recorded_signals == [
+            ("failed", ["offer-deleted"], 1, "PusherBadStatus", False),
+            ("failed", ["offer-deleted"], 2, "PusherBadStatus", False),
+            ("sent", ["offer-deleted"], 3),
+        ]
+        counts = metrics.snapshot()
+        assert (counts["sent"], counts["failed"], counts["retried"], counts["given_up"]) == (1, 2, 2, 0)
+
+    @pytest.mark.parametrize("status", [400, 401, 403, 413])
+    def test_permanent_failures_are_given_up_at_once(self, stub, recorded_signals, caplog, status):
+        stub.status = status
+        with background(stub):
+            sender.get_sender().submit([deleted(1)])
+            assert sender.get_sender().flush(5)
+        assert len(stub.requests) == 1
+        assert recorded_signals[-1][-1] is True  # final
+        assert metrics.snapshot()["given_up"] == 1
+        assert "(attempt 1; given up)" in caplog.text
+
+    def test_retries_stop_after_the_configured_attempts(self, stub, recorded_signals):
+        stub.status = 500
+        with background(stub, RETRY_ATTEMPTS=3):
+            sender.get_sender().submit([deleted(1)])
+            assert sender.get_sender().flush(5)
+        assert len(stub.requests) == 3
+        assert [s[-1] for s in recorded_signals] == [False, False, True]
+
+    def test_refused_connection_is_transient(self, recorded_signals):
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with override_settings(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
+                               PUSHER_PORT=port, PUSHER_SSL=False,
+                               OFFER_REALTIME={"DELIVERY": "background", "RETRY_ATTEMPTS": 2, **FAST_RETRY}):
+            sender.get_sender().submit([deleted(1)])
+            assert sender.get_sender().flush(5)
+        assert [(s[0], s[3], s[4]) for s in recorded_signals] == [
+            ("failed", "ConnectionError", False), ("failed", "ConnectionError", True)
+        ]
+
+    def test_full_queue_blocks_briefly_then_drops_and_counts(self, stub, caplog):
+        stub.delay = 0.3
+        with background(stub, QUEUE_SIZE=2, QUEUE_PUT_TIMEOUT=0.01):
+            out = sender.get_sender()
+            out.submit([deleted(0)])
+            wait_for(lambda: stub.requests)  # the sender holds event 0 in its HTTP call
+            out.submit([deleted(i) for i in range(1, 6)])  # 2 fit, 3 dropped
+            assert out.flush(5)
+        assert metrics.snapshot()["dropped_queue_full"] == 3
+        assert caplog.text.count("Sender queue full (2 events): dropped offer-deleted") == 3
+        assert [e["data"]["offer_id"] for e in stub.events()] == [0, 1, 2]
+
+    def test_shutdown_sends_what_is_held_within_the_bound(self, stub):
+        stub.delay = 0.05
+        with background(stub):
+            out = sender.get_sender()
+            out.submit([deleted(i) for i in range(30)])
+            out.shutdown(timeout=5)
+            assert out.pending() == 0
+        assert len(stub.events()) == 30
+
+    def test_shutdown_gives_up_at_the_bound_and_says_what_is_left(self, stub, caplog):
+        stub.delay = 1.0
+        with background(stub):
+            out = sender.get_sender()
+            out.submit([deleted(i) for i in range(15)])
+            out.shutdown(timeout=0.2)
+        assert "Exiting with 15 offer event(s) unsent after 0.2 s." in caplog.text
+
+
+def task_mode(stub, backend="default", **extra):
+    return override_settings(
+        **stub.settings(), OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": backend, **FAST_RETRY, **extra}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+class TestTaskMode:
+    def test_immediate_backend_runs_after_commit(self, stub, hotel):
+        with task_mode(stub):
+            with transaction.atomic():
+                offer = Offer.objects.create(hotel=hotel, title="a")
+                offer.title = "b"
+                offer.save()
+                assert stub.requests == []  # never before commit
+        assert [(e["name"], e["data"]["offer"]["title"]) for e in stub.events()] == [("offer-created", "b")]
+        assert metrics.snapshot()["enqueued"] == 1
+
+    def test_outbox_enqueues_inside_the_transaction(self, stub, hotel):
+        from django_tasks_db.models import DBTaskResult
+
+        with task_mode(stub, backend="db"):
+            with pytest.raises(RuntimeError):
+                with transaction.atomic():
+                    Offer.objects.create(hotel=hotel, title="rolled back")
+                    assert DBTaskResult.objects.count() == 1  # written with the offer
+                    raise RuntimeError
+            assert DBTaskResult.objects.count() == 0  # and rolled back with it
+            with transaction.atomic():
+                offer = Offer.objects.create(hotel=hotel, title="draft")
+                offer.title = "final"
+                offer.save()  # still one offer-created: no new task
+            assert DBTaskResult.objects.count() == 1
+            assert stub.requests == []  # the worker sends, not the request
+            call_command("db_worker", "--batch", "--queue-name", "default", "--backend", "db", verbosity=0)
+        assert [(e["name"], e["data"]["offer"]["title"]) for e in stub.events()] == [("offer-created", "final")]
+
+    def test_outbox_savepoint_rollback_removes_only_its_task(self, stub, hotel, offer):
+        from django_tasks_db.models import DBTaskResult
+
+        with task_mode(stub, backend="db"):
+            with transaction.atomic():
+                offer.title = "kept"
+                offer.save()
+                with pytest.raises(RuntimeError), transaction.atomic():
+                    Offer.objects.filter(pk=offer.pk).delete()  # (instance.delete() would clear offer.pk)
+                    raise RuntimeError
+                offer.short_description = "also kept"
+                offer.save()  # same coalesced update, whose task survived: nothing new
+            assert DBTaskResult.objects.count() == 1
+            call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+        assert [e["name"] for e in stub.events()] == ["offer-updated"]
+        assert stub.events()[0]["data"]["offer"]["short_description"] == "also kept"
+
+    def test_outbox_duplicates_share_the_event_id(self, stub, hotel, offer):
+        with task_mode(stub, backend="db"):
+            with transaction.atomic():
+                offer.title = "a"
+                offer.save()
+                offer.photo = __import__("tests.conftest", fromlist=["make_image"]).make_image()
+                offer.save()  # the coalesced events change: a second task
+            call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+        sent = [(e["name"], e["data"]["event_id"]) for e in stub.events()]
+        assert [name for name, _ in sent] == ["offer-updated", "offer-updated", "offer-image-updated"]
+        assert sent[0][1] == sent[1][1]  # a client drops the repeat by event_id
+
+    def test_retry_is_a_deferred_follow_up_task(self, stub, hotel):
+        from django_tasks_db.models import DBTaskResult
+
+        stub.script = [503]
+        with task_mode(stub, backend="db"):
+            Offer.objects.create(hotel=hotel, title="x")
+            call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+            follow_up = DBTaskResult.objects.get(task_path="offer_realtime.tasks.send_offer_events")
+            assert follow_up.run_after is not None
+            assert follow_up.args_kwargs["args"][1] == 2  # attempt
+            import time
+
+            time.sleep(0.1)
+            call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+        assert [e["name"] for e in stub.events()] == ["offer-created"]
+        assert len(stub.requests) == 2
+
+    def test_gives_up_with_a_clear_log_line(self, stub, hotel, caplog):
+        stub.status = 401
+        with task_mode(stub):
+            offer = Offer.objects.create(hotel=hotel, title="x")
+        assert f"for offer {offer.pk} failed: PusherBadAuth" in caplog.text
+        assert "given up" in caplog.text
+        assert any(r.levelno == logging.ERROR for r in caplog.records)
