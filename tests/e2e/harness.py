@@ -10,6 +10,10 @@ Typical use::
         ...trigger an event with settings from soketi.pusher_settings()...
         [event] = sub.wait_for_events(1)
 
+soketi runs with Pusher's limits and, by default, with a small preload that makes
+its HTTP API answer errors with real HTTP statuses as Pusher does (see
+``Soketi(fix_http_status=...)``).
+
 Every child process is started in its own process group, stopped with bounded
 timeouts (SIGTERM, then SIGKILL), and always reaped. Children still alive when the
 interpreter exits are killed by an ``atexit`` hook, and if the Python process is
@@ -277,7 +281,9 @@ class Soketi:
         key, secret: app credentials; random by default.
         startup_timeout: seconds to wait for the HTTP port to answer.
         shutdown_grace_ms: soketi's pause between closing client sockets and
-            exiting on SIGTERM (soketi's default of 3000 ms only slows tests).
+            exiting on SIGTERM. soketi's default of 3000 ms only slows tests, and
+            while it lasts pusher-js clients reconnect in a tight loop, each time
+            refused with 4200 "server is closing".
         fix_http_status: answer HTTP API errors with their real status (413, 400,
             401, ...) like Pusher does; stock soketi 1.6.1 answers them with HTTP 200
             and the code only in the JSON body. See soketi_http_status_fix.cjs.
@@ -292,13 +298,15 @@ class Soketi:
         key: Optional[str] = None,
         secret: Optional[str] = None,
         startup_timeout: float = 20.0,
-        shutdown_grace_ms: int = 100,
+        shutdown_grace_ms: int = 0,
         fix_http_status: bool = True,
         extra_env: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.host = LOOPBACK
         self.port = port if port is not None else free_port()
         self.metrics_port = free_port()
+        while self.metrics_port == self.port:
+            self.metrics_port = free_port()
         self.cluster_port = free_port(udp=True)
         self.app_id = str(app_id) if app_id is not None else str(100000 + secrets.randbelow(900000))
         if not self.app_id.isdigit():
@@ -382,7 +390,8 @@ class Soketi:
         ensure_node_modules()
         node = _node_executable()
         # uWebSockets binds with SO_REUSEPORT, so a second soketi on a busy port
-        # would *share* it instead of failing; refuse early with a clear error.
+        # would *share* it instead of failing (and the readiness probe would be
+        # answered by the first one); refuse early with a clear error.
         if not self._wait_port_free(timeout=5.0):
             raise HarnessError(f"cannot start soketi: 127.0.0.1:{self.port} is already in use")
 
@@ -434,6 +443,14 @@ class Soketi:
         just see the TCP connection drop. Either way the process is reaped, and
         SIGKILL follows if it has not exited within ``timeout`` seconds. Safe to
         call when not running.
+
+        Reconnect timing with the Node build of pusher-js (measured): after a
+        dropped connection it retries after 1 s, which succeeds if soketi is back
+        by then (``stop(graceful=False)`` + ``start()`` takes ~0.7 s). After a 4200
+        it retries at once, while soketi is still going down. And an attempt on a
+        closed port is not noticed as refused: it hangs until pusher-js's attempt
+        timeout of 15 s (doubling up to 60 s for later attempts). So reconnect
+        tests either restart with ``graceful=False`` right away, or allow ~20 s.
         """
         proc, self._proc = self._proc, None
         if proc is not None:
@@ -486,7 +503,7 @@ class Soketi:
                 last_error = f"GET /ready failed: {exc}"
             if time.monotonic() >= deadline:
                 raise HarnessTimeout(
-                    f"soketi did not answer on {self.url} within {self.startup_timeout:.0f} s "
+                    f"soketi did not answer on {self.url} within {self.startup_timeout:g} s "
                     f"({last_error}); output:\n{self.output}"
                 )
             time.sleep(0.05)

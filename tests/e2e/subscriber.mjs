@@ -105,7 +105,6 @@ const options = {
   // Only plain WebSockets: soketi has no HTTP fallback transports, and trying them
   // would only slow down failure detection.
   enabledTransports: ['ws'],
-  disableStats: true,
 };
 if (config.authEndpoint) {
   options.channelAuthorization = {
