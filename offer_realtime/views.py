@@ -41,6 +41,9 @@ class ChannelAuthView(APIView):
     """
 
     permission_classes = [permissions.IsAuthenticated]
+    # A Pusher protocol endpoint that pusher-js calls, not part of a host's API: kept
+    # out of OpenAPI schemas (DRF's and drf-spectacular's generators skip schema=None).
+    schema = None
 
     def hotel_slugs_for(self, user: Any) -> set[str]:
         """Slugs of the hotels whose offer channels ``user`` may read."""

@@ -118,7 +118,6 @@ class TestSocketId:
     """The originating browser's socket id travels with the events of its request."""
 
     def test_header_is_attached_to_the_events(self, hotel, settings):
-        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "offer_realtime.middleware.SocketIdMiddleware"]
         client = staff_client(hotel)
         with capture_broadcasts() as sent:
             response = client.post(
@@ -131,7 +130,6 @@ class TestSocketId:
         assert [(e.name, e.socket_id) for e in sent] == [("offer-created", "1234.5678")]
 
     def test_malformed_header_is_ignored_with_a_warning(self, hotel, settings, caplog):
-        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "offer_realtime.middleware.SocketIdMiddleware"]
         with capture_broadcasts() as sent:
             staff_client(hotel).post(
                 "/api/staff/hotel/killarney/offers/", {"title": "x"}, format="json",

@@ -7,8 +7,14 @@ environment at all; every external service is switched on by an environment vari
 - ``PUSHER_APP_ID``, ``PUSHER_KEY``, ``PUSHER_SECRET``, ``PUSHER_CLUSTER`` and optional
   ``PUSHER_HOST``, ``PUSHER_PORT``, ``PUSHER_SSL`` (a local soketi)
 - ``CLOUDINARY_URL``: media on Cloudinary instead of the local disk
+  (``HOTEL_CLOUDINARY_TIMEOUT`` seconds per upload call, default 20)
+- ``HOTEL_OFFER_PHOTO_MAX_BYTES``: largest accepted offer photo, default 10 MB
+
+Swagger UI is served at ``/api/docs/`` when ``drf-spectacular-sidecar`` is installed
+(it bundles the UI, so no CDN is needed); the schema is always at ``/api/schema/``.
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -21,6 +27,7 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",")
 
 CLOUDINARY_URL = os.environ.get("CLOUDINARY_URL", "")
+SWAGGER_UI_BUNDLED = importlib.util.find_spec("drf_spectacular_sidecar") is not None
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -34,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    *(["drf_spectacular_sidecar"] if SWAGGER_UI_BUNDLED else []),
     "hotel",
     "offer_realtime",
 ]
@@ -46,6 +54,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # "To others": a write carrying X-Pusher-Socket-ID is not echoed to that browser.
+    "offer_realtime.middleware.SocketIdMiddleware",
 ]
 
 ROOT_URLCONF = "example_project.urls"
@@ -90,7 +100,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if CLOUDINARY_URL:
-    STORAGES["default"] = {"BACKEND": "cloudinary_storage.storage.MediaCloudinaryStorage"}
+    # django-cloudinary-storage's MediaCloudinaryStorage, plus a timeout on every call.
+    STORAGES["default"] = {"BACKEND": "hotel.storage.OfferCloudinaryStorage"}
+HOTEL_CLOUDINARY_TIMEOUT = float(os.environ.get("HOTEL_CLOUDINARY_TIMEOUT", "20"))
+
+# Offer photo uploads (see hotel/uploads.py for the other limits).
+HOTEL_OFFER_PHOTO_MAX_BYTES = int(os.environ.get("HOTEL_OFFER_PHOTO_MAX_BYTES", str(10 * 1024 * 1024)))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -105,8 +120,17 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hotel staff API (offer_realtime example)",
+    "DESCRIPTION": "Staff CRUD for a hotel's offers. Every change is broadcast on the Pusher channel "
+    "hotel-<slug> as offer-created, offer-updated, offer-image-updated or offer-deleted.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request components, so the multipart photo upload is typed as binary.
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+if SWAGGER_UI_BUNDLED:
+    SPECTACULAR_SETTINGS.update(
+        SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
+    )
 
 # Pusher, by the names the seed project's chat/utils.py uses. Without them the
 # example logs events instead of sending them (offer_realtime picks its logging backend).
@@ -118,8 +142,12 @@ PUSHER_HOST = os.environ.get("PUSHER_HOST", "")
 PUSHER_PORT = os.environ.get("PUSHER_PORT", "")
 PUSHER_SSL = os.environ.get("PUSHER_SSL", "true")
 
-# Defaults of offer_realtime fit this project (hotel.Offer, OfferStaffSerializer).
-OFFER_REALTIME = {}
+# Defaults of offer_realtime fit this project (hotel.Offer, OfferStaffSerializer);
+# the environment can switch the channel mode and the delivery mode.
+OFFER_REALTIME = {
+    "CHANNEL": os.environ.get("OFFER_REALTIME_CHANNEL", "hotel-{hotel_slug}"),
+    "DELIVERY": os.environ.get("OFFER_REALTIME_DELIVERY", "background"),
+}
 
 LOGGING = {
     "version": 1,
@@ -128,5 +156,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "offer_realtime": {"handlers": ["console"], "level": os.environ.get("OFFER_REALTIME_LOG_LEVEL", "INFO")},
+        "hotel": {"handlers": ["console"], "level": os.environ.get("HOTEL_LOG_LEVEL", "INFO")},
     },
 }

@@ -1,0 +1,212 @@
+"""The example project around the API: demo data command, OpenAPI schema, admin, start-up message."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import pytest
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+
+from offer_realtime.testing import capture_broadcasts
+from tests.example.conftest import payload, token_client
+
+# -- demo_data -----------------------------------------------------------------------------
+
+
+def _run_demo_data(*args: str) -> str:
+    out = io.StringIO()
+    call_command("demo_data", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_data_is_idempotent_and_prints_a_working_curl():
+    from hotel.models import Hotel, Offer, StaffProfile
+
+    with capture_broadcasts() as sent:
+        first = _run_demo_data()
+    counts = (Hotel.objects.count(), StaffProfile.objects.count(), Offer.objects.count(), Token.objects.count())
+    second = _run_demo_data()
+
+    assert first == second
+    assert counts == (2, 2, 4, 2)
+    assert (Hotel.objects.count(), StaffProfile.objects.count(), Offer.objects.count(), Token.objects.count()) == counts
+    assert sorted(Hotel.objects.values_list("slug", flat=True)) == ["galway", "killarney"]
+    # The demo offers are broadcast like any other new offer.
+    assert sorted({(e.name, e.channel) for e in sent}) == [
+        ("offer-created", "hotel-galway"),
+        ("offer-created", "hotel-killarney"),
+    ]
+
+    killarney_key = Token.objects.get(user__username="killarney-staff").key
+    galway_key = Token.objects.get(user__username="galway-staff").key
+    assert f"token {killarney_key}" in first and f"token {galway_key}" in first
+    expected_curl = (
+        "curl -X POST http://localhost:8000/api/staff/hotel/killarney/offers/ \\\n"
+        f'  -H "Authorization: Token {killarney_key}" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        '  -d \'{"title":"Test Offer","short_description":"Test","is_active":true}\'\n'
+    )
+    assert expected_curl in first
+
+    # The printed token and body work as printed; the other hotel's token does not.
+    body = re.search(r"-d '(.*)'", first).group(1)
+    killarney = token_client(Token.objects.get(key=killarney_key))
+    response = killarney.post("/api/staff/hotel/killarney/offers/", body, content_type="application/json")
+    assert response.status_code == 201
+    assert token_client(Token.objects.get(key=galway_key)).get("/api/staff/hotel/killarney/offers/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_demo_data_base_url_and_unusable_passwords():
+    from django.contrib.auth import get_user_model
+
+    output = _run_demo_data("--base-url", "https://hotel.example.com/")
+
+    assert "curl -X POST https://hotel.example.com/api/staff/hotel/killarney/offers/" in output
+    assert not any(user.has_usable_password() for user in get_user_model().objects.all())
+
+
+# -- OpenAPI schema ------------------------------------------------------------------------
+
+
+def test_schema_generates_valid_without_warnings(tmp_path):
+    """``manage.py spectacular --validate --fail-on-warn`` passes."""
+    target = tmp_path / "schema.yaml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert "/api/staff/hotel/{hotel_slug}/offers/{id}/upload-image/" in target.read_text()
+
+
+@pytest.mark.django_db
+def test_schema_endpoint_describes_the_upload():
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    schema = response.json()
+    upload = schema["paths"]["/api/staff/hotel/{hotel_slug}/offers/{id}/upload-image/"]["post"]
+    body = upload["requestBody"]["content"]
+    assert list(body) == ["multipart/form-data"]
+    component = body["multipart/form-data"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert schema["components"]["schemas"][component]["properties"]["photo"] == {
+        "type": "string",
+        "format": "binary",
+        "description": schema["components"]["schemas"][component]["properties"]["photo"]["description"],
+    }
+    assert schema["components"]["schemas"][component]["required"] == ["photo"]
+    assert set(upload["responses"]) == {"200", "400", "404", "502"}
+    assert {p["name"]: p["schema"]["type"] for p in upload["parameters"]} == {"hotel_slug": "string", "id": "integer"}
+    assert {"tokenAuth": []} in upload["security"]
+    offers = schema["paths"]["/api/staff/hotel/{hotel_slug}/offers/"]["get"]
+    assert offers["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+
+
+@pytest.mark.django_db
+def test_swagger_ui_needs_no_cdn(client, settings):
+    pytest.importorskip("drf_spectacular_sidecar")
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    assert not re.search(r"https?://(?!localhost|testserver)", re.sub(r"<!--.*?-->", "", html, flags=re.S))
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_admin_change_broadcasts_offer_updated(admin_client, killarney):
+    from hotel.models import Offer
+    from tests.example.test_staff_api import offer_json
+
+    offer = Offer.objects.create(hotel=killarney, title="Spa Weekend", short_description="Two nights")
+    form = {
+        "hotel": killarney.pk,
+        "title": "Spa Weekend (admin edit)",
+        "short_description": "Two nights",
+        "details": "Edited in the admin",
+        "price": "250.00",
+        "valid_from": "",
+        "valid_until": "",
+        "is_active": "on",
+        "sort_order": "3",
+        "_save": "Save",
+    }
+    with capture_broadcasts() as sent:
+        response = admin_client.post(f"/admin/hotel/offer/{offer.pk}/change/", form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    offer.refresh_from_db()
+    assert offer.title == "Spa Weekend (admin edit)"
+    assert [(e.name, e.channel) for e in sent] == [("offer-updated", "hotel-killarney")]
+    assert payload(sent[0]) == {"offer": offer_json(offer), "action": "updated"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("model", ["hotel", "staffprofile", "offer"])
+def test_admin_pages_load(admin_client, killarney, model):
+    assert admin_client.get(f"/admin/hotel/{model}/").status_code == 200
+    assert admin_client.get(f"/admin/hotel/{model}/add/").status_code == 200
+
+
+# -- start-up message ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "serving"),
+    [
+        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, True),  # the autoreloader's serving child
+        (["manage.py", "runserver"], {}, False),  # the autoreloader's watching parent
+        (["manage.py", "runserver", "--noreload"], {}, True),
+        (["manage.py", "migrate"], {}, False),
+        (["manage.py", "demo_data"], {"RUN_MAIN": "true"}, False),
+        (["pytest"], {}, False),
+    ],
+)
+def test_only_the_serving_process_announces(argv, environ, serving):
+    from hotel.startup import is_serving_process
+
+    assert is_serving_process(argv, environ) is serving
+
+
+def test_start_up_line_without_pusher_credentials(caplog, monkeypatch):
+    from hotel import startup
+
+    monkeypatch.setattr(startup, "_announced", False)
+    with caplog.at_level(logging.INFO, logger="hotel.startup"):
+        startup.announce_event_delivery(force=True)
+        startup.announce_event_delivery(force=True)  # once per process
+
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
+            "only written to the log ('offer_realtime.events'), not sent.",
+        )
+    ]
+
+
+def test_start_up_line_with_pusher_credentials(settings):
+    from hotel.startup import event_delivery_description
+
+    settings.PUSHER_APP_ID, settings.PUSHER_KEY, settings.PUSHER_SECRET = "42", "key", "secret"
+    settings.PUSHER_CLUSTER = "eu"
+    assert event_delivery_description() == "Offer events are sent to Pusher app 42 (cluster eu)."
+    settings.PUSHER_HOST, settings.PUSHER_PORT = "127.0.0.1", "6001"
+    assert event_delivery_description() == "Offer events are sent to Pusher app 42 (127.0.0.1:6001)."
+
+
+def test_start_up_is_silent_outside_the_server(caplog, monkeypatch):
+    from hotel import startup
+
+    monkeypatch.setattr(startup, "_announced", False)
+    monkeypatch.setattr("sys.argv", ["manage.py", "migrate"])
+    with caplog.at_level(logging.INFO, logger="hotel.startup"):
+        startup.announce_event_delivery()
+
+    assert caplog.records == []
