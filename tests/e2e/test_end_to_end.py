@@ -135,7 +135,10 @@ def test_manage_py_shell_save_arrives(realtime, subscribe, hotels, tmp_path):
         pytest.skip("an in-memory SQLite test database is not visible to another process; runs on PostgreSQL")
     watcher = subscribe("hotel-killarney")
     env = {**os.environ, "DATABASE_URL": database_url, **{k: str(v) for k, v in realtime.pusher_settings().items()}}
-    env["PUSHER_SSL"] = "false"
+    # The example project as a user runs it: its own settings, the default (background)
+    # delivery, so the event goes out when the sender flushes at interpreter exit.
+    env.update(PUSHER_SSL="false", DJANGO_SETTINGS_MODULE="example_project.settings")
+    env.pop("OFFER_REALTIME_DELIVERY", None)
     code = "from hotel.models import Hotel, Offer; Offer.objects.create(hotel=Hotel.objects.get(slug='killarney'), title='From manage.py shell')"
     subprocess.run([sys.executable, "example_project/manage.py", "shell", "-c", code], env=env, check=True, timeout=60)
     [event] = watcher.wait_for_events(1)
