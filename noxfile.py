@@ -75,7 +75,9 @@ def tests(session: nox.Session, django: str) -> None:
     session.run("python", "-m", "django", "--version")
     args = session.posargs or ["-q"]
     session.run("pytest", *args, env={"DATABASE_URL": ""})
-    session.run("pytest", *args, env={"DATABASE_URL": POSTGRES_URL})
+    # One database per cell, so cells (or a developer's own run) never share one.
+    database_url = f"{POSTGRES_URL}_{session.name.split('(')[-1].strip(')').replace('.', '').replace('-', '_')}"
+    session.run("pytest", *args, env={"DATABASE_URL": database_url})
 
 
 nox.options.sessions = [f"tests({_session_id(p, d)})" for p, d in CI_MATRIX]
