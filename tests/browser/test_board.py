@@ -1,0 +1,266 @@
+"""The live offer board in Chromium: API writes -> offer_realtime -> soketi -> pusher-js -> the page.
+
+Each change made through the staff API must show on both killarney pages within
+2 seconds and never on galway's. Events are also sent straight through the
+``pusher`` library to check what the page does with redeliveries, stale updates
+and truncated offers.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+
+import pusher
+import pytest
+from playwright.sync_api import expect
+
+from hotel.models import Offer
+from hotel.serializers import OfferStaffSerializer
+from offer_realtime.events import to_json_data
+from tests.browser.conftest import ARTIFACTS, LIVE_TIMEOUT_MS, REPO, photo_bytes
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def expect_everywhere(boards, check) -> None:
+    """Run ``check(board)`` for each page (each waits up to LIVE_TIMEOUT_MS)."""
+    for board in boards:
+        check(board)
+
+
+def test_api_changes_reach_both_pages_of_the_hotel_and_never_the_other(realtime, open_board, staff, api):
+    maire, sean, aoife = staff
+    page_a, page_b = open_board(maire, "killarney-a"), open_board(sean, "killarney-b")
+    galway = open_board(aoife, "galway", login_form=True)
+    boards = (page_a, page_b)
+    killarney_api = api(maire)
+
+    offer = killarney_api.create(title="Spa Weekend", short_description="Two nights", price="349.00")
+    expect_everywhere(boards, lambda b: expect(b.offer(offer["id"]).locator(".offer-title"))
+                      .to_have_text("Spa Weekend", timeout=LIVE_TIMEOUT_MS))
+
+    photo_url = killarney_api.upload_photo(offer["id"])
+    expect_everywhere(boards, lambda b: expect(b.offer(offer["id"]).locator("img.offer-photo"))
+                      .to_have_attribute("src", photo_url, timeout=LIVE_TIMEOUT_MS))
+
+    killarney_api.update(offer["id"], title="Spa Weekend for Two", is_active=False)
+    expect_everywhere(boards, lambda b: expect(b.offer(offer["id"]).locator(".offer-title"))
+                      .to_have_text("Spa Weekend for Two", timeout=LIVE_TIMEOUT_MS))
+    expect_everywhere(boards, lambda b: expect(b.offer(offer["id"]).locator(".offer-inactive")).to_be_visible())
+    # The photo survives a later offer-updated (its data carries the photo too).
+    expect(page_a.offer(offer["id"]).locator("img.offer-photo")).to_have_attribute("src", photo_url)
+    for board in boards:
+        # The photo really loads (the media URL is served and is an image).
+        assert board.offer(offer["id"]).locator("img.offer-photo").evaluate("img => img.naturalWidth") > 0
+        board.screenshot(f"api-changes-{board.label}-before-delete")
+
+    killarney_api.delete(offer["id"])
+    expect_everywhere(boards, lambda b: expect(b.offer(offer["id"])).to_have_count(0, timeout=LIVE_TIMEOUT_MS))
+    expect_everywhere(boards, lambda b: expect(b.page.locator("#empty")).to_be_visible())
+    assert [e.get_attribute("data-event") for e in page_a.page.locator("#activity > li").all()] == [
+        "deleted", "updated", "image-updated", "created",
+    ]
+
+    # Galway's page is live (its own offer arrives) and saw nothing of killarney's.
+    own = api(aoife).create(title="Seafood Supper")
+    expect(galway.offer(own["id"]).locator(".offer-title")).to_have_text("Seafood Supper", timeout=LIVE_TIMEOUT_MS)
+    expect(galway.cards).to_have_count(1)
+    assert [e.get_attribute("data-event") for e in galway.page.locator("#activity > li").all()] == ["created"]
+    expect(page_a.offer(own["id"])).to_have_count(0)
+
+
+def test_page_writes_go_to_others_with_the_socket_id(realtime, open_board, staff, tmp_path):
+    maire, sean, aoife = staff
+    writer, reader = open_board(maire, "writer"), open_board(sean, "reader")
+    galway = open_board(aoife, "galway")
+    sent = []
+    writer.page.on("request", lambda r: sent.append((r.method, r.url, r.headers)) if "/api/staff/" in r.url else None)
+
+    photo = tmp_path / "terrace.png"
+    photo.write_bytes(photo_bytes())
+    writer.page.fill("#new-offer input[name=title]", "Terrace Lunch")
+    writer.page.fill("#new-offer input[name=short_description]", "Three courses outside")
+    writer.page.fill("#new-offer input[name=price]", "45")
+    writer.page.set_input_files("#new-offer input[name=photo]", str(photo))
+    writer.page.click("#new-offer button[type=submit]")
+
+    card = writer.page.locator("#offers > li", has_text="Terrace Lunch")
+    expect(card.locator("img.offer-photo")).to_be_visible()  # created, then its photo uploaded
+    offer = Offer.objects.get(pk=int(card.get_attribute("data-offer-id")))
+    assert offer.title == "Terrace Lunch" and offer.photo
+    for board in (writer, reader):
+        expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Terrace Lunch", timeout=LIVE_TIMEOUT_MS)
+        expect(board.offer(offer.pk).locator("img.offer-photo")).to_have_attribute(
+            "src", offer.photo.url, timeout=LIVE_TIMEOUT_MS
+        )
+    expect(writer.cards).to_have_count(1)
+    writes = [(method, url, headers) for method, url, headers in sent if method != "GET"]
+    assert [(method, url.rsplit("/api/staff", 1)[1]) for method, url, _ in writes] == [
+        ("POST", "/hotel/killarney/offers/"),
+        ("POST", f"/hotel/killarney/offers/{offer.pk}/upload-image/"),
+    ]
+    assert all(headers.get("x-pusher-socket-id") for _, _, headers in writes)
+    # The reader got the events; the writer's own events were not echoed back to it.
+    expect(reader.activity(event="created")).to_have_count(1)
+    expect(reader.activity(event="image-updated")).to_have_count(1)
+    expect(writer.page.locator("#activity > li")).to_have_count(0)
+
+    reader.offer(offer.pk).locator(".offer-delete").click()
+    for board in (writer, reader):
+        expect(board.offer(offer.pk)).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    expect(writer.activity(event="deleted")).to_have_count(1)
+    assert not Offer.objects.filter(pk=offer.pk).exists()
+    expect(galway.cards).to_have_count(0)
+    expect(galway.page.locator("#activity > li")).to_have_count(0)
+
+
+class DirectTrigger:
+    """Sends offer events straight through the ``pusher`` library, bypassing offer_realtime."""
+
+    def __init__(self, soketi, channel: str) -> None:
+        self.client = pusher.Pusher(app_id=soketi.app_id, key=soketi.key, secret=soketi.secret,
+                                    host=soketi.host, port=soketi.port, ssl=False)
+        self.channel = channel
+
+    def updated(self, offer: Offer, event_id: str, changed_at: datetime.datetime, **changes) -> None:
+        data = {**to_json_data(OfferStaffSerializer(offer).data), **changes}
+        self.client.trigger(self.channel, "offer-updated", {
+            "offer": data, "action": "updated", "event_id": event_id, "changed_at": changed_at.isoformat(),
+        })
+
+
+def test_redelivered_and_stale_events_are_not_applied(realtime, open_board, staff):
+    maire, sean, _ = staff
+    offer = Offer.objects.create(hotel=maire.hotel, title="Golf Break")
+    marker = Offer.objects.create(hotel=maire.hotel, title="Marker")
+    boards = open_board(maire, "a"), open_board(sean, "b")
+    for board in boards:
+        expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Golf Break")
+    trigger = DirectTrigger(realtime, "hotel-killarney")
+    later = offer.updated_at + datetime.timedelta(seconds=5)
+
+    trigger.updated(offer, "evt-first", later, title="First")
+    trigger.updated(offer, "evt-second", later, title="Second")  # same change time: not stale
+    trigger.updated(offer, "evt-first", later, title="First")  # a redelivery of evt-first
+    # Older than what is shown: ignored, though its id is new.
+    trigger.updated(offer, "evt-stale", later - datetime.timedelta(seconds=1), title="Stale")
+    # Events on a channel arrive in order: once this shows, the page has handled all of the above.
+    trigger.updated(marker, "evt-marker", later, title="Marker seen")
+    for board in boards:
+        expect(board.offer(marker.pk).locator(".offer-title")).to_have_text("Marker seen", timeout=LIVE_TIMEOUT_MS)
+        expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Second")
+        expect(board.activity(event_id="evt-first")).to_have_count(1)
+        expect(board.activity(event_id="evt-stale")).to_contain_text("ignored: older than shown")
+        assert board.page.locator("#activity > li").evaluate_all("items => items.map(i => i.dataset.eventId)") == [
+            "evt-marker", "evt-stale", "evt-second", "evt-first",
+        ]
+
+
+def test_truncated_event_is_refetched_from_the_api(realtime, open_board, staff, api):
+    maire, sean, aoife = staff
+    boards = open_board(maire, "a"), open_board(sean, "b")
+    galway = open_board(aoife, "galway")
+    details = " ".join(["Breakfast in bed, late checkout."] * 372)  # ~12 KB: over Pusher's 10 KB limit
+    assert len(details.encode()) > 12_000
+
+    offer = api(maire).create(title="The Long Stay", details=details)
+    for board in boards:
+        card = board.offer(offer["id"])
+        expect(card.locator(".offer-title")).to_have_text("The Long Stay", timeout=LIVE_TIMEOUT_MS)
+        assert card.locator(".offer-details").text_content() == details
+        expect(board.activity(event="created")).to_have_count(1)
+
+    api(maire).update(offer["id"], title="The Longer Stay", details=details + " Spa included.")
+    for board in boards:
+        expect(board.offer(offer["id"]).locator(".offer-title")).to_have_text("The Longer Stay",
+                                                                              timeout=LIVE_TIMEOUT_MS)
+        assert board.offer(offer["id"]).locator(".offer-details").text_content().endswith("Spa included.")
+    expect(galway.cards).to_have_count(0)
+
+
+def test_private_channels_subscribe_through_the_auth_endpoint(realtime, settings, open_board, staff, api):
+    settings.OFFER_REALTIME = {"CHANNEL": "private-hotel-{hotel_slug}"}
+    maire, sean, aoife = staff
+    boards = open_board(maire, "a"), open_board(sean, "b")
+    galway = open_board(aoife, "galway")
+    for board in (*boards, galway):
+        config = board.page.evaluate("() => JSON.parse(document.getElementById('board-config').textContent)")
+        assert config["private"] and config["channel"] == f"private-hotel-{'galway' if board is galway else 'killarney'}"
+
+    offer = api(maire).create(title="Private Dining")
+    for board in boards:
+        expect(board.offer(offer["id"]).locator(".offer-title")).to_have_text("Private Dining", timeout=LIVE_TIMEOUT_MS)
+    api(maire).delete(offer["id"])
+    for board in boards:
+        expect(board.offer(offer["id"])).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+    expect(galway.page.locator("#activity > li")).to_have_count(0)
+
+
+def test_reconnect_after_soketi_restart_resyncs_the_list(realtime, settings, open_board, staff, api):
+    # Inline delivery: a write while soketi is down is lost for good (no retry delivers it
+    # later), so only the page's resync can bring it.
+    settings.OFFER_REALTIME = {"DELIVERY": "inline"}
+    maire, sean, _ = staff
+    kept = api(maire).create(title="Kept")
+    gone = api(maire).create(title="Deleted while offline")
+    boards = open_board(maire, "a"), open_board(sean, "b")
+    for board in boards:
+        expect(board.cards).to_have_count(2)
+    syncs_before = [board.syncs() for board in boards]
+
+    realtime.stop(graceful=False)
+    for board in boards:
+        expect(board.connection).to_have_attribute("data-state", "reconnecting", timeout=LIVE_TIMEOUT_MS)
+    added = api(maire).create(title="Added while offline")
+    api(maire).update(kept["id"], title="Kept, renamed while offline")
+    api(maire).delete(gone["id"])
+    realtime.start()
+
+    for board, syncs in zip(boards, syncs_before):
+        # pusher-js retries a dropped connection after ~1 s; that attempt finds the port closed
+        # and pusher-js waits out its 15 s attempt timeout before the next one.
+        expect(board.connection).to_have_attribute("data-state", "connected", timeout=25_000)
+        expect(board.offer(added["id"]).locator(".offer-title")).to_have_text("Added while offline", timeout=5_000)
+        expect(board.offer(kept["id"]).locator(".offer-title")).to_have_text("Kept, renamed while offline")
+        expect(board.offer(gone["id"])).to_have_count(0)
+        expect(board.activity(event="resynced")).to_have_count(1)
+        assert board.syncs() > syncs
+    # And live again afterwards.
+    again = api(maire).create(title="After the reconnect")
+    for board in boards:
+        expect(board.offer(again["id"])).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+
+
+def test_board_screenshot(realtime, open_board, staff, api):
+    """A board with a few offers and photos: saved as an artifact, and as docs/board.png on request.
+
+    ``UPDATE_DOCS_SCREENSHOT=1 pytest tests/browser -k screenshot`` refreshes the README's picture.
+    """
+    maire, sean, _ = staff
+    killarney = api(maire)
+    spa = killarney.create(title="Spa Weekend", short_description="Two nights with breakfast and a spa treatment",
+                           details="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
+                           price="349.00", sort_order=1)
+    killarney.upload_photo(spa["id"], photo_bytes())
+    killarney.create(title="Midweek Escape", short_description="Any two nights Sunday to Thursday",
+                     price="199.00", sort_order=3)
+    board = open_board(maire, "docs", viewport=(1200, 640))
+    expect(board.cards).to_have_count(2)
+    # These two arrive live, while the page is open.
+    golf = killarney.create(title="Golf Break", short_description="Three nights and two rounds at the lakeside course",
+                            price="520.00", sort_order=2)
+    killarney.upload_photo(golf["id"], photo_bytes(colours=((120, 60, 140), (250, 120, 80))))
+    killarney.update(spa["id"], price="329.00")
+    expect(board.cards).to_have_count(3, timeout=LIVE_TIMEOUT_MS)
+    expect(board.offer(golf["id"]).locator("img.offer-photo")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    expect(board.offer(spa["id"]).locator(".offer-price")).to_have_text("329.00", timeout=LIVE_TIMEOUT_MS)
+    board.page.wait_for_function(
+        "() => [...document.querySelectorAll('img.offer-photo:not([hidden])')].every(i => i.complete && i.naturalWidth)"
+    )
+    path = board.screenshot("board", full_page=False)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(path, REPO / "docs" / "board.png")
+    assert path.parent == ARTIFACTS and path.stat().st_size > 10_000
