@@ -10,6 +10,8 @@ Ids are stable; a retired id is never reused.
 - ``offer_realtime.E006`` ``BACKEND`` cannot be imported or is not a backend.
 - ``offer_realtime.E007`` The Pusher backend is selected but credentials are missing.
 - ``offer_realtime.E008`` ``CHANNEL`` cannot produce a valid Pusher channel name.
+- ``offer_realtime.E009`` ``DELIVERY`` is not one of "inline", "background", "task".
+- ``offer_realtime.E010`` ``DELIVERY = "task"`` but no task framework or no such ``TASK_BACKEND``.
 - ``offer_realtime.W001`` The hotel slug field can hold values Pusher refuses in a channel name.
 - ``offer_realtime.W002`` (deploy) Events are only logged, not sent: no Pusher credentials.
 - ``offer_realtime.W003`` (deploy) Channels are public: anyone with the Pusher key can read them.
@@ -29,6 +31,7 @@ from offer_realtime import events
 from offer_realtime.settings import (
     BACKEND_ALIASES,
     DEFAULTS,
+    DELIVERY_MODES,
     get_model,
     get_pusher_credentials,
     get_settings,
@@ -257,3 +260,39 @@ def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list
             id="offer_realtime.W003",
         )
     ]
+
+
+@register(Tags.compatibility)
+def check_delivery(app_configs: Any = None, **kwargs: Any) -> list:
+    """E009, E010: the delivery mode, and for "task" the task framework and backend."""
+    conf = get_settings()
+    if conf.delivery not in DELIVERY_MODES:
+        return [
+            Error(
+                f"OFFER_REALTIME['DELIVERY'] {conf.delivery!r} is not one of {', '.join(DELIVERY_MODES)}.",
+                id="offer_realtime.E009",
+            )
+        ]
+    if conf.delivery != "task":
+        return []
+    try:
+        from offer_realtime.tasks import task_backends
+    except ImportError:
+        return [
+            Error(
+                "OFFER_REALTIME['DELIVERY'] is 'task' but Django's task framework is not available.",
+                hint='On Django 5.2 install the backport: pip install "django-offer-realtime[tasks]".',
+                id="offer_realtime.E010",
+            )
+        ]
+    try:
+        task_backends[conf.task_backend]
+    except Exception as exc:  # noqa: BLE001 - InvalidTaskBackend and import errors alike
+        return [
+            Error(
+                f"OFFER_REALTIME['TASK_BACKEND'] {conf.task_backend!r} is not a usable task backend: {exc}",
+                hint="Name an alias of the TASKS setting.",
+                id="offer_realtime.E010",
+            )
+        ]
+    return []

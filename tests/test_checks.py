@@ -153,3 +153,21 @@ def test_w003_deploy_warns_about_public_channels():
     with override_settings(OFFER_REALTIME={"CHANNEL": "private-hotel-{hotel_slug}"}):
         assert check_deploy_public_channels() == []
         assert check_channel() == []
+
+
+def test_e009_unknown_delivery_mode():
+    from offer_realtime.checks import check_delivery
+
+    with override_settings(OFFER_REALTIME={"DELIVERY": "carrier-pigeon"}):
+        messages = check_delivery()
+    assert ids(messages) == ["offer_realtime.E009"]
+    assert "'carrier-pigeon' is not one of inline, background, task" in messages[0].msg
+
+
+def test_e010_task_mode_needs_a_task_backend():
+    from offer_realtime.checks import check_delivery
+
+    with override_settings(OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "nope"}):
+        assert ids(check_delivery()) == ["offer_realtime.E010"]
+    with override_settings(OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "db"}):
+        assert check_delivery() == []
