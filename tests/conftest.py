@@ -16,6 +16,18 @@ def make_image(name: str = "photo.png", size: tuple[int, int] = (8, 8), fmt: str
     return SimpleUploadedFile(name, buffer.getvalue(), content_type=f"image/{fmt.lower()}")
 
 
+def make_staff(username: str, hotel, **user_fields):
+    """A staff user of ``hotel`` (password "pw") with an API token; returns the token."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from hotel.models import StaffProfile
+
+    user = get_user_model().objects.create_user(username=username, password="pw", **user_fields)
+    StaffProfile.objects.create(user=user, hotel=hotel)
+    return Token.objects.create(user=user)
+
+
 @pytest.fixture
 def hotel(db):
     """Hotel ``killarney``."""

@@ -9,12 +9,12 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from hotel.models import Offer, StaffProfile
+from hotel.models import Offer
 from offer_realtime import events
 from offer_realtime.testing import capture_broadcasts
+from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -23,10 +23,8 @@ CREDENTIALS = {"PUSHER_APP_ID": "1", "PUSHER_KEY": "the-key", "PUSHER_SECRET": "
 
 
 def staff_client(hotel, name="staff"):
-    user = get_user_model().objects.create_user(name, password="pw")
-    StaffProfile.objects.create(user=user, hotel=hotel)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {make_staff(name, hotel).key}")
     return client
 
 

@@ -10,16 +10,15 @@ import sys
 
 import pytest
 import requests
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client
 from PIL import Image
-from rest_framework.authtoken.models import Token
 
-from hotel.models import Hotel, Offer, StaffProfile
+from hotel.models import Hotel, Offer
 from hotel.serializers import OfferStaffSerializer
 from offer_realtime.events import to_json_data
+from tests.conftest import make_staff
 from tests.e2e.conftest import record_latencies
 from tests.e2e.harness import SubscriptionError
 
@@ -27,9 +26,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def staff_token(hotel: Hotel, username: str) -> str:
-    user = get_user_model().objects.create_user(username, password="pw", is_staff=True, is_superuser=True)
-    StaffProfile.objects.create(user=user, hotel=hotel)
-    return Token.objects.create(user=user).key
+    # Also an admin user: one test edits through the admin.
+    return make_staff(username, hotel, is_staff=True, is_superuser=True).key
 
 
 def png_bytes() -> bytes:

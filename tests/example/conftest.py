@@ -15,6 +15,8 @@ from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.conftest import make_staff  # noqa: F401 - re-exported for the example tests
+
 # -- images --------------------------------------------------------------------------------
 
 
@@ -89,30 +91,15 @@ def stored_files(root: Path) -> list[str]:
 
 
 @pytest.fixture
-def killarney(db):
-    """Hotel ``killarney``."""
-    from hotel.models import Hotel
-
-    return Hotel.objects.create(name="Killarney Park Hotel", slug="killarney")
+def killarney(hotel):
+    """Hotel ``killarney`` (the shared ``hotel`` fixture)."""
+    return hotel
 
 
 @pytest.fixture
-def galway(db):
-    """Hotel ``galway``, the other tenant."""
-    from hotel.models import Hotel
-
-    return Hotel.objects.create(name="Galway Bay Hotel", slug="galway")
-
-
-def make_staff(username: str, hotel) -> Token:
-    """A staff user of ``hotel`` with an API token."""
-    from django.contrib.auth import get_user_model
-
-    from hotel.models import StaffProfile
-
-    user = get_user_model().objects.create_user(username=username)
-    StaffProfile.objects.create(user=user, hotel=hotel)
-    return Token.objects.create(user=user)
+def galway(other_hotel):
+    """Hotel ``galway``, the other tenant (the shared ``other_hotel`` fixture)."""
+    return other_hotel
 
 
 def token_client(token: Token | None) -> APIClient:
