@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from offer_realtime import backends, events, metrics, sender, signals
@@ -54,23 +55,26 @@ def photo_url(offer: models.Model) -> str | None:
     return file.url
 
 
-def _related_path() -> list[str]:
-    # ("hotel", "slug") -> select_related("hotel") so the slug costs no extra query.
-    path = get_settings().hotel_slug_path[:-1]
-    return ["__".join(path)] if path else []
+def _related_path(model: type[models.Model]) -> list[str]:
+    """``("hotel", "slug")`` -> ``["hotel"]``: select_related so the slug costs no extra query."""
+    related = []
+    for name in get_settings().hotel_slug_path[:-1]:
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            break  # a property or another attribute: getattr resolves it later
+        if not (field.many_to_one or field.one_to_one):
+            break
+        related.append(name)
+        model = field.related_model
+    return ["__".join(related)] if related else []
 
 
 def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     if not ids:
         return {}
     model = get_model()
-    queryset = model._base_manager.using(using).filter(pk__in=ids)
-    related = _related_path()
-    if related:
-        try:
-            queryset = queryset.select_related(*related)
-        except Exception:  # noqa: BLE001 - a non-relation path: let getattr resolve it
-            pass
+    queryset = model._base_manager.using(using).filter(pk__in=ids).select_related(*_related_path(model))
     return {offer.pk: offer for offer in queryset}
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.core.files import File
 from django.db import models
 from django.db.models.fields.files import FieldFile
@@ -86,7 +87,7 @@ def _attnames_of(instance: models.Model, names: Iterable[str]) -> set[str]:
     for name in names:
         try:
             result.add(meta.get_field(name).attname)
-        except Exception:  # noqa: BLE001 - Django already validated update_fields
+        except FieldDoesNotExist:  # already an attname ("hotel_id")
             result.add(name)
     return result
 

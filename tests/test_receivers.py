@@ -445,3 +445,19 @@ class TestEventIdentity:
         assert event_id(change, "offer-updated") != event_id(change, "offer-image-updated")
         other = Change(Action.UPDATED, 1, timezone.now(), True)
         assert event_id(change, "offer-updated") != event_id(other, "offer-updated")
+
+
+def test_events_of_a_transaction_cost_one_query_after_commit(hotel):
+    from django.db import connection as default_connection
+
+    with capture_broadcasts() as sent:
+        with transaction.atomic():
+            offers = [Offer.objects.create(hotel=hotel, title=f"o{i}") for i in range(3)]
+            for offer in offers:
+                offer.title += "!"
+                offer.save()
+        with CaptureQueriesContext(default_connection) as queries:
+            sent.run_on_commit()
+    # One SELECT of the offers, hotel joined for the channel and the serializer.
+    assert len(queries) == 1 and "JOIN" in queries[0]["sql"]
+    assert [e.data["offer"]["title"] for e in sent] == ["o0!", "o1!", "o2!"]
