@@ -3,8 +3,11 @@
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from hotel import board_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,6 +15,16 @@ urlpatterns = [
     # Channel authorization for OFFER_REALTIME_CHANNEL=private-hotel-{hotel_slug}.
     path("api/realtime/", include("offer_realtime.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The staff live offer board (session login; the API's tenancy rules).
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="hotel/login.html", next_page="staff-home"),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("staff/", board_views.staff_home, name="staff-home"),
+    path("staff/<slug:hotel_slug>/offers/live/", board_views.offer_board, name="offer-board"),
+    path("staff/assets/pusher.min.js", board_views.pusher_js, name="pusher-js"),
 ]
 if settings.SWAGGER_UI_BUNDLED:
     # Only with drf-spectacular-sidecar: otherwise Swagger UI would load its assets from a CDN.

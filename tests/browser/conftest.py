@@ -8,6 +8,7 @@ under ``tests/browser/artifacts/`` when the test ends.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -161,10 +162,10 @@ class BoardPage:
         return self.page.locator(f"#activity > li{selector}")
 
     def wait_ready(self, timeout_ms: int = 15_000) -> None:
-        """Wait until the page is subscribed to its channel and has loaded the list."""
+        """Wait until the page is subscribed and both list loads are done (on load, on subscribing)."""
         self.page.wait_for_function(
             "() => document.getElementById('connection').dataset.subscribed === 'true'"
-            " && Number(document.body.dataset.syncs || 0) >= 1",
+            " && Number(document.body.dataset.syncs || 0) >= 2",
             timeout=timeout_ms,
         )
 
@@ -210,10 +211,9 @@ def open_board(browser, live_server, request):
     yield open_
     test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
     for board in pages:
-        try:
+        # A screenshot of a crashed page must not hide the test's own error.
+        with contextlib.suppress(Exception):
             board.screenshot(f"{test_name}-{board.label}")
-        except Exception:  # noqa: BLE001 - a screenshot of a crashed page must not hide the test's error
-            pass
     for context in contexts:
         context.close()
 

@@ -17,7 +17,7 @@ BOARD = "/staff/killarney/offers/live/"
 
 
 def board_config(response) -> dict:
-    match = re.search(rb'<script id="board-config" type="application/json">(.*?)</script>', response.content, re.S)
+    match = re.search(rb'<script id="board-config" type="application/json">(.*?)</script>', response.content, re.DOTALL)
     assert match, response.content[:2000]
     return json.loads(match.group(1))
 

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The live offer board on this machine: a local soketi (Pusher protocol) plus the
+# example project sending to it, with demo hotels, staff and offers.
+#
+#   bash example_project/live.sh
+#
+# then open http://127.0.0.1:8000/staff/ and log in with a user and password it prints.
+# Change offers in a second tab, the admin or with the printed curl: every open board
+# of that hotel updates. Ctrl-C stops both servers.
+#
+# Environment: PYTHON (default .venv/bin/python, else python3), DJANGO_PORT (8000),
+# SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (e.g. private-hotel-{hotel_slug}).
+# Needs Node >= 20 and npm; the Node packages come from the lock files.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+DJANGO_PORT=${DJANGO_PORT:-8000}
+SOKETI_PORT=${SOKETI_PORT:-6001}
+SOKETI_BIN=tests/e2e/node_modules/@soketi/soketi/bin/server.js
+
+say() { printf '[live] %s\n' "$*"; }
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+[ -f "$SOKETI_BIN" ] || { say "installing soketi (npm ci --prefix tests/e2e)"; npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error; }
+[ -f example_project/node_modules/pusher-js/dist/web/pusher.min.js ] || {
+  say "installing pusher-js (npm ci --prefix example_project)"
+  npm ci --prefix example_project --no-audit --no-fund --loglevel=error
+}
+# soketi binds with SO_REUSEPORT: a second one would silently share a busy port.
+if port_busy "$SOKETI_PORT"; then say "port $SOKETI_PORT is in use; set SOKETI_PORT"; exit 1; fi
+if port_busy "$DJANGO_PORT"; then say "port $DJANGO_PORT is in use; set DJANGO_PORT"; exit 1; fi
+
+# Local-only credentials, shared by soketi and the example project's PUSHER_* settings.
+export PUSHER_APP_ID=100001 PUSHER_KEY=local-board-key PUSHER_SECRET=local-board-secret
+export PUSHER_HOST=127.0.0.1 PUSHER_PORT=$SOKETI_PORT PUSHER_SSL=false
+
+workdir=$(mktemp -d)
+soketi_pid=
+cleanup() {
+  if [ -n "$soketi_pid" ]; then kill "$soketi_pid" 2>/dev/null || true; wait "$soketi_pid" 2>/dev/null || true; fi
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The same settings as the test harness (tests/e2e/harness.py): Pusher's limits, and
+# cluster discovery kept on loopback instead of broadcasting on the network.
+printf '{"cluster.address": "127.0.0.1"}' >"$workdir/config.json"
+(
+  # soketi reads a .env from its working directory; the empty work dir has none.
+  cd "$workdir"
+  exec env SOKETI_HOST=127.0.0.1 SOKETI_PORT="$SOKETI_PORT" SOKETI_METRICS_HOST=127.0.0.1 \
+    SOKETI_METRICS_SERVER_PORT=$((SOKETI_PORT + 3600)) \
+    SOKETI_DEFAULT_APP_ID="$PUSHER_APP_ID" SOKETI_DEFAULT_APP_KEY="$PUSHER_KEY" \
+    SOKETI_DEFAULT_APP_SECRET="$PUSHER_SECRET" \
+    SOKETI_CLUSTER_PORT=$((SOKETI_PORT + 5001)) SOKETI_CLUSTER_UNICAST_ADDRESSES="127.0.0.1:$((SOKETI_PORT + 5001))" \
+    SOKETI_EVENT_MAX_SIZE_IN_KB=10 SOKETI_EVENT_MAX_BATCH_SIZE=10 SOKETI_CHANNEL_LIMITS_MAX_NAME_LENGTH=164 \
+    PM2_HOME="$workdir/pm2" AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 \
+    node "$ROOT/$SOKETI_BIN" start --config="$workdir/config.json"
+) >"$workdir/soketi.log" 2>&1 &
+soketi_pid=$!
+for _ in $(seq 100); do
+  port_busy "$SOKETI_PORT" && break
+  kill -0 "$soketi_pid" 2>/dev/null || { cat "$workdir/soketi.log"; say "soketi did not start"; exit 1; }
+  sleep 0.1
+done
+port_busy "$SOKETI_PORT" || { cat "$workdir/soketi.log"; say "soketi did not open port $SOKETI_PORT"; exit 1; }
+say "soketi on 127.0.0.1:$SOKETI_PORT (log: $workdir/soketi.log)"
+
+"$PYTHON" example_project/manage.py migrate --noinput -v 0
+"$PYTHON" example_project/manage.py demo_data --base-url "http://127.0.0.1:$DJANGO_PORT"
+# demo_data gives its users no password (API tokens only); the board needs a session
+# login, so each run sets a fresh random one and prints it.
+"$PYTHON" example_project/manage.py shell -v 0 -c '
+import secrets
+from django.contrib.auth import get_user_model
+for user in get_user_model().objects.filter(username__in=["killarney-staff", "galway-staff"]):
+    password = secrets.token_urlsafe(9)
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    print(f"[live] log in as {user.username} / {password}")
+'
+say "board: http://127.0.0.1:$DJANGO_PORT/staff/  (Ctrl-C stops Django and soketi)"
+"$PYTHON" example_project/manage.py runserver "127.0.0.1:$DJANGO_PORT"
