@@ -23,6 +23,7 @@ from django.test import Client
 from PIL import Image, ImageDraw
 from rest_framework.authtoken.models import Token
 
+from tests.e2e.conftest import use_soketi
 from tests.e2e.harness import Soketi, ensure_node_modules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,16 +98,11 @@ def browser(pusher_js_installed):
 @pytest.fixture
 def realtime(settings, soketi):
     """Point offer_realtime (and so the board's settings) at soketi; product-default delivery."""
-    for name, value in soketi.pusher_settings().items():
-        setattr(settings, name, value)
-    settings.OFFER_REALTIME = {}
-    settings.ROOT_URLCONF = "tests.browser.urls"
+    flush = use_soketi(settings, soketi, "tests.browser.urls")
     if not soketi.is_running:  # a failed reconnect test must not take the rest down with it
         soketi.start()
     yield soketi
-    from offer_realtime import sender
-
-    sender.get_sender().flush(5)
+    flush()
 
 
 class Staff:

@@ -28,17 +28,28 @@ def soketi():
         yield server
 
 
-@pytest.fixture
-def realtime(settings, soketi):
-    """Point offer_realtime at soketi with the product's default delivery mode."""
+def use_soketi(settings, soketi, urlconf: str):
+    """Point offer_realtime at ``soketi`` with the product's default delivery mode; returns
+    a function that sends what the background sender still holds (call it at teardown)."""
     for name, value in soketi.pusher_settings().items():
         setattr(settings, name, value)
     settings.OFFER_REALTIME = {}
-    settings.ROOT_URLCONF = "tests.urls"
-    yield soketi
-    from offer_realtime import sender
+    settings.ROOT_URLCONF = urlconf
 
-    sender.get_sender().flush(5)
+    def flush():
+        from offer_realtime import sender
+
+        sender.get_sender().flush(5)
+
+    return flush
+
+
+@pytest.fixture
+def realtime(settings, soketi):
+    """offer_realtime sending to soketi, the example's URLs plus the channel-auth endpoint."""
+    flush = use_soketi(settings, soketi, "tests.urls")
+    yield soketi
+    flush()
 
 
 @pytest.fixture
