@@ -202,8 +202,8 @@ def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bo
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
     """After commit: hand committed changes to the configured delivery mode.
 
-    ``inline`` builds and sends here; ``background`` builds here and queues the events
-    for the sender thread; ``task`` enqueues the changes for the task worker, which
+    ``inline`` builds and sends here; ``background`` queues the changes for the sender
+    thread, which builds and sends; ``task`` enqueues them for the task worker, which
     builds and sends (``enqueued``: an outbox already enqueued them inside the
     transaction). The testing helpers (a backend override) always deliver inline.
     """
@@ -217,12 +217,12 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
         if not enqueued:
             tasks.enqueue_changes(changes, using)
         return
+    if mode == "background":
+        sender.get_sender().submit_changes(changes, using)
+        return
     try:
         batch = build_events(changes, using)
     except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
         logger.exception("Could not build offer events for %d change(s).", len(changes))
         return
-    if mode == "background":
-        sender.get_sender().submit(batch)
-    else:
-        send_batch(batch)
+    send_batch(batch)

@@ -1,10 +1,12 @@
 """The ``background`` delivery mode: an in-process sender thread with a bounded queue.
 
-Writers hand built events to :meth:`BackgroundSender.submit` and return at once. One
-daemon thread sends them in order, up to ten per ``trigger_batch`` call, reusing the
-backend's HTTP connection; it retries transient failures with capped exponential
-backoff (holding back later events, so order is kept) and gives up on permanent ones.
-At interpreter exit it gets ``FLUSH_TIMEOUT`` seconds to send what it holds.
+Writers hand committed changes to :meth:`BackgroundSender.submit_changes` and return at
+once: the request does no query and no serialization for its events. One daemon thread
+reads the committed offers (one query per batch, on the thread's own database
+connection), builds the events and sends them in order, up to ten per ``trigger_batch``
+call, reusing the backend's HTTP connection; it retries transient failures with capped
+exponential backoff (holding back later events, so order is kept) and gives up on
+permanent ones. At interpreter exit it gets ``FLUSH_TIMEOUT`` seconds to send what it holds.
 
 The events live in memory: a process that dies loses what it held. Choose the
 ``task`` mode when events must survive that.
@@ -19,8 +21,12 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any, Union
+
+from django.db import close_old_connections, connections
 
 from offer_realtime import metrics
+from offer_realtime.changes import Change
 from offer_realtime.events import Event
 from offer_realtime.retry import backoff
 
@@ -28,6 +34,12 @@ logger = logging.getLogger("offer_realtime")
 
 #: Pusher's limit on events per batch call.
 BATCH_SIZE = 10
+
+#: What the queue holds: a built event, or a committed change and its database alias.
+Item = Union[Event, tuple[str, Change]]
+
+#: Put on the queue by shutdown(): the thread closes its database connections and ends.
+_STOP = object()
 
 
 class BackgroundSender:
@@ -42,7 +54,7 @@ class BackgroundSender:
         base_delay: float,
         max_delay: float,
     ) -> None:
-        self.queue: queue.Queue[Event] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
         self.put_timeout = put_timeout
         self.attempts = attempts
         self.base_delay = base_delay
@@ -54,50 +66,104 @@ class BackgroundSender:
         self._thread.start()
 
     def submit(self, events: Sequence[Event]) -> None:
-        """Queue ``events``; if the queue stays full for ``put_timeout`` s, drop (logged, counted)."""
+        """Queue built ``events``; if the queue stays full for ``put_timeout`` s, drop (logged, counted)."""
         for event in events:
-            try:
-                self.queue.put(event, timeout=self.put_timeout)
-            except queue.Full:
-                metrics.increment("dropped_queue_full")
-                logger.error(
-                    "Sender queue full (%d events): dropped %s on %s for offer %s.",
-                    self.queue.maxsize, event.name, event.channel, event.offer_id,
-                    extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
-                )
+            self._put(event, f"{event.name} on {event.channel} for offer {event.offer_id}", event.offer_id)
 
-    def _next_batch(self) -> list[Event]:
+    def submit_changes(self, changes: Sequence[Change], using: str) -> None:
+        """Queue committed ``changes``; the sender thread builds their events."""
+        for change in changes:
+            self._put((using, change), f"the {change.action.value} event(s) for offer {change.offer_id}", change.offer_id)
+
+    def _put(self, item: Item, description: str, offer_id: Any) -> None:
+        try:
+            self.queue.put(item, timeout=self.put_timeout)
+        except queue.Full:
+            metrics.increment("dropped_queue_full")
+            logger.error(
+                "Sender queue full (%d events): dropped %s.", self.queue.maxsize, description,
+                extra={"offer_id": offer_id},
+            )
+
+    def _next_batch(self) -> list[Item] | None:
         first = self.queue.get()
+        if first is _STOP:
+            return None
         batch = [first]
         while len(batch) < BATCH_SIZE:
             try:
-                batch.append(self.queue.get_nowait())
+                item = self.queue.get_nowait()
             except queue.Empty:
                 break
+            if item is _STOP:
+                self.queue.put(item)  # after this batch
+                break
+            batch.append(item)
         with self._idle:
             self._in_flight = len(batch)
         return batch
 
-    def _run(self) -> None:
+    def _events(self, items: list[Item]) -> list[Event]:
+        """Built events for ``items``, in order; changes are read from the committed rows."""
+        from offer_realtime.delivery import build_events
+
+        events: list[Event] = []
+        run: list[Change] = []
+        run_alias = None
+
+        def build_run() -> None:
+            if run:
+                # Like a request: drop a connection the database closed or that aged out.
+                close_old_connections()
+                try:
+                    events.extend(build_events(run, run_alias))
+                except Exception:  # noqa: BLE001 - e.g. the database is unreachable
+                    logger.exception("Could not build offer events for %d change(s); they are lost.", len(run))
+                run.clear()
+
+        for item in items:
+            if isinstance(item, Event):
+                build_run()
+                events.append(item)
+                continue
+            alias, change = item
+            if alias != run_alias:
+                build_run()
+                run_alias = alias
+            run.append(change)
+        build_run()
+        return events
+
+    def _send(self, batch: list[Event]) -> None:
         from offer_realtime.delivery import Outcome, send_batch
 
-        while True:
-            batch = self._next_batch()
-            try:
-                for attempt in range(1, self.attempts + 1):
-                    outcome = send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
-                    if outcome is not Outcome.RETRY:
-                        break
-                    # Wait, unless the process is exiting: then one last try at once.
-                    self._stopping.wait(backoff(attempt, self.base_delay, self.max_delay))
-            except Exception:  # noqa: BLE001 - the sender thread must survive anything
-                logger.exception("Offer event sender failed on a batch of %d.", len(batch))
-            finally:
-                for _ in batch:
-                    self.queue.task_done()
-                with self._idle:
-                    self._in_flight = 0
-                    self._idle.notify_all()
+        for attempt in range(1, self.attempts + 1):
+            outcome = send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
+            if outcome is not Outcome.RETRY:
+                return
+            # Wait, unless the process is exiting: then one last try at once.
+            self._stopping.wait(backoff(attempt, self.base_delay, self.max_delay))
+
+    def _run(self) -> None:
+        try:
+            while (items := self._next_batch()) is not None:
+                self._process(items)
+        finally:
+            connections.close_all()  # this thread's connections only (they are per thread)
+
+    def _process(self, items: list[Item]) -> None:
+        try:
+            events = self._events(items)
+            for start in range(0, len(events), BATCH_SIZE):
+                self._send(events[start : start + BATCH_SIZE])
+        except Exception:  # noqa: BLE001 - the sender thread must survive anything
+            logger.exception("Offer event sender failed on a batch of %d.", len(items))
+        finally:
+            for _ in items:
+                self.queue.task_done()
+            with self._idle:
+                self._in_flight = 0
+                self._idle.notify_all()
 
     def pending(self) -> int:
         """Events queued or being sent."""
@@ -116,10 +182,16 @@ class BackgroundSender:
         return True
 
     def shutdown(self, timeout: float) -> None:
-        """Send what is held within ``timeout`` seconds (retries are cut short); log what is left."""
+        """Send what is held within ``timeout`` seconds (retries are cut short), log what is
+        left, and end the thread."""
         self._stopping.set()
         if not self.flush(timeout):
             logger.error("Exiting with %d offer event(s) unsent after %.1f s.", self.pending(), timeout)
+        try:
+            self.queue.put(_STOP, timeout=0.1)
+        except queue.Full:
+            return  # still busy after the bound: the daemon thread ends with the process
+        self._thread.join(timeout=1.0)
 
 
 _lock = threading.Lock()

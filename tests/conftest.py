@@ -50,3 +50,13 @@ def offer(hotel):
     from hotel.models import Offer
 
     return Offer.objects.create(hotel=hotel, title="Spa weekend", short_description="Two nights")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_sender_before_the_test_database_goes(django_db_setup):
+    """The background sender thread holds a database connection; PostgreSQL will not drop
+    the test database while it is open, so the thread is ended first."""
+    yield
+    from offer_realtime import sender
+
+    sender.reset_sender()

@@ -73,6 +73,23 @@ class TestBackground:
             assert sender.get_sender().flush(5)
         assert [(e["name"], e["data"]["offer"]["id"]) for e in stub.events()] == [("offer-created", offer.pk)]
 
+    def test_the_write_runs_no_query_for_its_events(self, stub, transactional_db, hotel):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with background(stub), CaptureQueriesContext(connection) as queries:
+            Offer.objects.create(hotel=hotel, title="no extra query")
+            sender.get_sender().flush(5)
+        # Only the INSERT ran in the writing thread; the sender thread read the offer.
+        assert [q["sql"].split()[0] for q in queries] == ["INSERT"]
+        assert [e["data"]["offer"]["title"] for e in stub.events()] == ["no extra query"]
+
+    def test_shutdown_ends_the_thread(self, stub):
+        with background(stub):
+            out = sender.get_sender()
+            out.shutdown(timeout=1)
+            assert not out._thread.is_alive()
+
     def test_batches_of_ten_in_order(self, stub):
         stub.delay = 0.2  # the first call holds the sender while the rest queue up
         with background(stub):
