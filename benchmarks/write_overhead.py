@@ -1,0 +1,149 @@
+"""Benchmark 1: what broadcasting adds to the staff API's write latency.
+
+Four gunicorn servers (one sync worker each) of the example project on PostgreSQL,
+identical but for ``OFFER_REALTIME``:
+
+- ``off``: ``ENABLED = False`` (the app installed, broadcasting switched off);
+- ``inline``, ``background``, ``task``: the three delivery modes, sending to soketi
+  through a TCP proxy that delays every request by ``--delay-ms`` (100 ms: a far
+  Pusher cluster). ``task`` uses django-tasks-db on the same database, with one
+  ``db_worker`` process.
+
+The client sends ``POST /api/staff/hotel/<slug>/offers/`` and
+``PATCH /api/staff/hotel/<slug>/offers/<id>/`` (a title change, so an event each time)
+to the four servers, interleaved in a fresh random order every round, one request at a
+time, and measures each request from connect to the last byte of the answer. A
+pusher-js subscriber checks that every event of the three broadcasting servers arrived.
+
+Targets: ``background`` and ``task`` add at most 5 % to the median and never wait on
+the 100 ms; ``inline`` (the seed's way, which waits) is the baseline.
+
+    python benchmarks/write_overhead.py [--rounds 200] [--warmup 10] [--delay-ms 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import common
+
+VARIANTS = ("off", "inline", "background", "task")
+BROADCASTING = ("inline", "background", "task")
+
+
+def main() -> None:
+    """Run the benchmark and print its tables."""
+    parser = argparse.ArgumentParser(description="Write overhead of each delivery mode (benchmark 1).")
+    parser.add_argument("--rounds", type=int, default=200, help="measured rounds (each: 1 POST + 1 PATCH per variant)")
+    parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
+    parser.add_argument("--delay-ms", type=float, default=100.0, help="delay between the app and soketi")
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    print("Machine:", common.machine_description())
+    common.ensure_node_modules()
+    common.prepare_database()
+    common.django_setup()
+    tokens = {v: common.staff_hotel(f"bench-{v}") for v in VARIANTS}
+    patch_ids = {v: common.bulk_offers(f"bench-{v}", 1, prefix="Seed offer")[0] for v in VARIANTS}
+    common.close_db_connections()
+
+    with common.Soketi() as soketi, common.DelayProxy(soketi.port, args.delay_ms) as proxy:
+        pusher = common.pusher_env(proxy.pusher_settings(soketi))
+        servers = {
+            "off": common.DjangoServer("server-off", env={**pusher, "BENCH_REALTIME_ENABLED": "0"}),
+            **{
+                mode: common.DjangoServer(f"server-{mode}", env={**pusher, "OFFER_REALTIME_DELIVERY": mode})
+                for mode in BROADCASTING
+            },
+        }
+        worker = common.TaskWorker("db-worker", interval=0.1, env={**pusher, "OFFER_REALTIME_DELIVERY": "task"})
+        channels = {mode: f"hotel-bench-{mode}" for mode in BROADCASTING}
+        with common.Subscriber(soketi, channels.values()) as subscriber:
+            for channel in channels.values():
+                subscriber.wait_subscribed(channel)
+            timings, errors = _run(servers, tokens, patch_ids, args, rng)
+            expected = 2 * (args.rounds + args.warmup)
+            delivered = _wait_delivered(subscriber, channels, expected)
+        for server in servers.values():
+            server.stop()
+        worker.stop()
+
+    _report(timings, errors, delivered, expected, args)
+
+
+def _run(servers, tokens, patch_ids, args, rng):
+    timings = {(v, m): [] for v in VARIANTS for m in ("POST", "PATCH")}
+    errors = {v: 0 for v in VARIANTS}
+    total = args.warmup + args.rounds
+    started = time.monotonic()
+    for round_no in range(total):
+        for method in ("POST", "PATCH"):
+            for variant in common.shuffled(VARIANTS, rng):
+                slug = f"bench-{variant}"
+                if method == "POST":
+                    path, body, ok = common.offers_path(slug), common.new_offer_body(f"Offer {round_no}"), 201
+                else:
+                    path, body, ok = common.offers_path(slug, patch_ids[variant]), {"title": f"Patched {round_no}"}, 200
+                status, _, seconds = common.call(servers[variant].port, method, path, tokens[variant], body)
+                if status != ok:
+                    errors[variant] += 1
+                elif round_no >= args.warmup:
+                    timings[(variant, method)].append(seconds * 1000)
+        if round_no % 25 == 24:
+            print(f"  round {round_no + 1}/{total} ({time.monotonic() - started:.0f} s)", flush=True)
+    return timings, errors
+
+
+def _wait_delivered(subscriber, channels, expected, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = _counts(subscriber, channels)
+        if all(n >= expected for n in counts.values()):
+            break
+        time.sleep(0.2)
+    return _counts(subscriber, channels)
+
+
+def _counts(subscriber, channels):
+    events = subscriber.events
+    return {mode: len({e["data"]["event_id"] for e in events if e["channel"] == ch}) for mode, ch in channels.items()}
+
+
+def _report(timings, errors, delivered, expected, args):
+    print(f"\nWrite latency in ms, {args.rounds} measured requests per cell, "
+          f"{args.delay_ms:g} ms injected between the app and soketi:\n")
+    rows = []
+    verdicts = []
+    for method in ("POST", "PATCH"):
+        base = common.summarize(timings[("off", method)])
+        for variant in VARIANTS:
+            s = common.summarize(timings[(variant, method)])
+            over_median = (s["median"] / base["median"] - 1) * 100
+            slow = sum(1 for t in timings[(variant, method)] if t >= args.delay_ms)
+            rows.append([
+                method, variant, s["median"], s["p99"], s["max"],
+                "—" if variant == "off" else f"{over_median:+.1f} %",
+                f"{slow}/{s['n']}",
+            ])
+            if variant in ("background", "task"):
+                met = over_median <= 5 and slow == 0
+                verdicts.append(f"{method} {variant}: median {over_median:+.1f} % (target <= +5 %), "
+                                f"{slow} request(s) >= {args.delay_ms:g} ms (target 0): "
+                                f"{'met' if met else 'MISSED'}")
+    common.print_table(
+        ["request", "variant", "median", "p99", "max", "median vs off", f">= {args.delay_ms:g} ms"], rows
+    )
+    print()
+    for line in verdicts:
+        print(line)
+    print("\nEvents delivered (distinct event_id at the pusher-js subscriber): "
+          + ", ".join(f"{mode} {n}/{expected}" for mode, n in delivered.items()))
+    print("HTTP errors: " + ", ".join(f"{v} {n}" for v, n in errors.items()))
+
+
+if __name__ == "__main__":
+    main()
