@@ -11,7 +11,8 @@ Ids are stable; a retired id is never reused.
 - ``offer_realtime.E007`` The Pusher backend is selected but credentials are missing.
 - ``offer_realtime.E008`` ``CHANNEL`` cannot produce a valid Pusher channel name.
 - ``offer_realtime.E009`` ``DELIVERY`` is not one of "inline", "background", "task".
-- ``offer_realtime.E010`` ``DELIVERY = "task"`` but no task framework or no such ``TASK_BACKEND``.
+- ``offer_realtime.E010`` ``DELIVERY = "task"`` but no task framework, no such ``TASK_BACKEND``,
+  or a ``TASK_QUEUE`` that backend does not accept.
 - ``offer_realtime.W001`` The hotel slug field can hold values Pusher refuses in a channel name.
 - ``offer_realtime.W002`` (deploy) Events are only logged, not sent: no Pusher credentials.
 - ``offer_realtime.W003`` (deploy) Channels are public: anyone with the Pusher key can read them.
@@ -276,7 +277,7 @@ def check_delivery(app_configs: Any = None, **kwargs: Any) -> list:
     if conf.delivery != "task":
         return []
     try:
-        from offer_realtime.tasks import task_backends
+        from offer_realtime.tasks import deliver_offer_changes, task_backends
     except ImportError:
         return [
             Error(
@@ -286,12 +287,16 @@ def check_delivery(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     try:
-        task_backends[conf.task_backend]
-    except Exception as exc:  # noqa: BLE001 - InvalidTaskBackend and import errors alike
+        # Everything enqueueing would check: the backend alias, the queue name (a backend
+        # accepts only the queues in its QUEUES), and that the backend can run the task.
+        task = deliver_offer_changes.using(backend=conf.task_backend, queue_name=conf.task_queue)
+        task_backends[conf.task_backend].validate_task(task)
+    except Exception as exc:  # noqa: BLE001 - InvalidTaskBackend, InvalidTask and import errors alike
         return [
             Error(
-                f"OFFER_REALTIME['TASK_BACKEND'] {conf.task_backend!r} is not a usable task backend: {exc}",
-                hint="Name an alias of the TASKS setting.",
+                f"Offer events cannot be enqueued on TASK_BACKEND {conf.task_backend!r}, "
+                f"TASK_QUEUE {conf.task_queue!r}: {exc}",
+                hint="Name an alias of the TASKS setting and a queue listed in its QUEUES.",
                 id="offer_realtime.E010",
             )
         ]

@@ -169,5 +169,8 @@ def test_e010_task_mode_needs_a_task_backend():
 
     with override_settings(OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "nope"}):
         assert ids(check_delivery()) == ["offer_realtime.E010"]
+    with override_settings(OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "db", "TASK_QUEUE": "offers"}):
+        (message,) = check_delivery()
+    assert message.id == "offer_realtime.E010" and "'offers'" in message.msg
     with override_settings(OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "db"}):
         assert check_delivery() == []
