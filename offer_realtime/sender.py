@@ -105,20 +105,13 @@ class BackgroundSender:
 
     def _events(self, items: list[Item]) -> list[Event]:
         """Built events for ``items``, in order; changes are read from the committed rows."""
-        from offer_realtime.delivery import build_events
-
         events: list[Event] = []
         run: list[Change] = []
         run_alias = None
 
         def build_run() -> None:
             if run:
-                # Like a request: drop a connection the database closed or that aged out.
-                close_old_connections()
-                try:
-                    events.extend(build_events(run, run_alias))
-                except Exception:  # noqa: BLE001 - e.g. the database is unreachable
-                    logger.exception("Could not build offer events for %d change(s); they are lost.", len(run))
+                events.extend(self._build(list(run), run_alias))
                 run.clear()
 
         for item in items:
@@ -133,6 +126,29 @@ class BackgroundSender:
             run.append(change)
         build_run()
         return events
+
+    def _build(self, changes: list[Change], using: str) -> list[Event]:
+        """Events for ``changes`` from the committed rows; a database error is retried like
+        a send (a failover, a locked SQLite database), then the changes are given up."""
+        from offer_realtime.delivery import build_events
+
+        for attempt in range(1, self.attempts + 1):
+            # Like a request: drop a connection the database closed or that aged out.
+            close_old_connections()
+            try:
+                return build_events(changes, using)
+            except Exception as exc:  # noqa: BLE001 - the sender thread must survive anything
+                final = attempt == self.attempts
+                logger.log(
+                    logging.ERROR if final else logging.WARNING,
+                    "Could not read %d changed offer(s) to build their events (attempt %d; %s): %s: %s",
+                    len(changes), attempt, "given up" if final else "will retry", type(exc).__name__, exc,
+                )
+                if final:
+                    metrics.increment("given_up", len(changes))
+                    return []
+                self._stopping.wait(backoff(attempt, self.base_delay, self.max_delay))
+        return []
 
     def _send(self, batch: list[Event]) -> None:
         from offer_realtime.delivery import Outcome, send_batch

@@ -84,6 +84,27 @@ class TestBackground:
         assert [q["sql"].split()[0] for q in queries] == ["INSERT"]
         assert [e["data"]["offer"]["title"] for e in stub.events()] == ["no extra query"]
 
+    def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
+        from django.db import OperationalError
+
+        from offer_realtime import delivery
+
+        real_build, calls = delivery.build_events, []
+
+        def flaky_build(changes, using):
+            calls.append(len(changes))
+            if len(calls) == 1:
+                raise OperationalError("database table is locked")
+            return real_build(changes, using)
+
+        monkeypatch.setattr(delivery, "build_events", flaky_build)
+        with background(stub):
+            Offer.objects.create(hotel=hotel, title="built on the second try")
+            assert sender.get_sender().flush(5)
+        assert calls == [1, 1]
+        assert [e["data"]["offer"]["title"] for e in stub.events()] == ["built on the second try"]
+        assert "(attempt 1; will retry): OperationalError: database table is locked" in caplog.text
+
     def test_shutdown_ends_the_thread(self, stub):
         with background(stub):
             out = sender.get_sender()
