@@ -12,10 +12,21 @@ import dj_database_url
 from example_project.settings import *  # noqa: F401,F403
 from example_project.settings import INSTALLED_APPS
 
+_SQLITE_DIR = tempfile.mkdtemp(prefix="offer-realtime-test-db-")
+
+# SQLite as a deployment uses it: a file in WAL mode with a busy timeout, not the
+# in-memory shared-cache database Django's test runner would pick, on which a read from
+# the background sender thread makes a concurrent write fail at once ("table is
+# locked"). A file also lets a second process (manage.py shell, a db_worker) share it.
 DATABASES = {
     "default": dj_database_url.parse(os.environ["DATABASE_URL"])
     if os.environ.get("DATABASE_URL")
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+    else {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(_SQLITE_DIR, "offer_realtime.sqlite3"),
+        "TEST": {"NAME": os.path.join(_SQLITE_DIR, "test_offer_realtime.sqlite3")},
+        "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20},
+    },
 }
 
 import django

@@ -88,6 +88,18 @@ def commit_clock():
     pre_delete.disconnect(sender=Offer, dispatch_uid="e2e-commit-clock-delete")
 
 
+def shared_database_url() -> str:
+    """A DATABASE_URL for another process (manage.py shell, a db_worker) to share the test database."""
+    import os
+
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{name}"
+    return os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + name
+
+
 def record_latencies(commits: list[float], events: list[dict]) -> None:
     """Pair each received event with its commit, in order, and keep the difference."""
     for commit_ms, event in zip(commits, events):

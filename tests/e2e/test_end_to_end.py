@@ -19,7 +19,7 @@ from hotel.models import Hotel, Offer
 from hotel.serializers import OfferStaffSerializer
 from offer_realtime.events import to_json_data
 from tests.conftest import make_staff
-from tests.e2e.conftest import record_latencies
+from tests.e2e.conftest import record_latencies, shared_database_url
 from tests.e2e.harness import SubscriptionError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -121,18 +121,11 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
     ]
 
 
-def test_manage_py_shell_save_arrives(realtime, subscribe, hotels, tmp_path):
+def test_manage_py_shell_save_arrives(realtime, subscribe, hotels):
     """A real `manage.py shell -c` process: its own interpreter, its own sender thread."""
     killarney, _ = hotels
-    if os.environ.get("DATABASE_URL", "").startswith("postgres"):
-        database_url = os.environ["DATABASE_URL"]
-        from django.db import connection
-
-        database_url = database_url.rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"]
-    else:
-        pytest.skip("an in-memory SQLite test database is not visible to another process; runs on PostgreSQL")
     watcher = subscribe("hotel-killarney")
-    env = {**os.environ, "DATABASE_URL": database_url, **{k: str(v) for k, v in realtime.pusher_settings().items()}}
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), **{k: str(v) for k, v in realtime.pusher_settings().items()}}
     # The example project as a user runs it: its own settings, the default (background)
     # delivery, so the event goes out when the sender flushes at interpreter exit.
     env.update(PUSHER_SSL="false", DJANGO_SETTINGS_MODULE="example_project.settings")

@@ -10,10 +10,10 @@ import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from hotel.models import Offer
 from offer_realtime import metrics, sender
+from tests.e2e.conftest import shared_database_url
 from tests.e2e.proxy import FaultyProxy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -139,8 +139,6 @@ class TestTaskMode:
         assert metrics.snapshot()["retried"] >= 5
 
     def test_a_worker_killed_mid_delivery_is_replaced(self, realtime, settings, subscribe, hotel):
-        if connection.vendor != "postgresql":
-            pytest.skip("a worker process needs a database it can share; the SQLite test database is in memory")
         watcher = subscribe("hotel-killarney")
         with FaultyProxy(realtime.port) as proxy:
             proxy.set_mode("hang")  # the first worker's HTTP call never returns
@@ -148,7 +146,7 @@ class TestTaskMode:
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
                 "PYTHONPATH": os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "example_project")]),
-                "DATABASE_URL": os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/" + connection.settings_dict["NAME"],
+                "DATABASE_URL": shared_database_url(),
                 "PUSHER_APP_ID": realtime.app_id, "PUSHER_KEY": realtime.key, "PUSHER_SECRET": realtime.secret,
                 "PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": str(proxy.port),
             }
