@@ -10,7 +10,7 @@ configured: :mod:`offer_realtime.settings`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from django.db import models

@@ -36,6 +36,9 @@ IDENTITY_KEYS = ("event_id", "changed_at")
 #: Pusher's limit on an event's data, in bytes (dedicated clusters can have more).
 MAX_PAYLOAD_BYTES = 10_240
 
+#: Pusher's limit on events in one batch call.
+MAX_BATCH_SIZE = 10
+
 #: Pusher's documented channel name rule: at most 164 characters from this set.
 CHANNEL_NAME_MAX_LENGTH = 164
 _CHANNEL_NAME_RE = re.compile(r"\A[A-Za-z0-9_\-=@,.;]+\Z")

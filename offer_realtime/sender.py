@@ -27,13 +27,10 @@ from django.db import close_old_connections, connections
 
 from offer_realtime import metrics
 from offer_realtime.changes import Change
-from offer_realtime.events import Event
+from offer_realtime.events import MAX_BATCH_SIZE, Event
 from offer_realtime.retry import backoff
 
 logger = logging.getLogger("offer_realtime")
-
-#: Pusher's limit on events per batch call.
-BATCH_SIZE = 10
 
 #: What the queue holds: a built event, or a committed change and its database alias.
 Item = Union[Event, tuple[str, Change]]
@@ -90,7 +87,7 @@ class BackgroundSender:
         if first is _STOP:
             return None
         batch = [first]
-        while len(batch) < BATCH_SIZE:
+        while len(batch) < MAX_BATCH_SIZE:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
@@ -170,8 +167,8 @@ class BackgroundSender:
     def _process(self, items: list[Item]) -> None:
         try:
             events = self._events(items)
-            for start in range(0, len(events), BATCH_SIZE):
-                self._send(events[start : start + BATCH_SIZE])
+            for start in range(0, len(events), MAX_BATCH_SIZE):
+                self._send(events[start : start + MAX_BATCH_SIZE])
         except Exception:  # noqa: BLE001 - the sender thread must survive anything
             logger.exception("Offer event sender failed on a batch of %d.", len(items))
         finally:

@@ -27,6 +27,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from offer_realtime import events
+
 #: Short names accepted for ``OFFER_REALTIME["BACKEND"]``, besides any dotted path.
 BACKEND_ALIASES: dict[str, str] = {
     "pusher": "offer_realtime.backends.pusher.PusherBackend",
@@ -59,7 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "IGNORE_FIELDS": (),
     # Pusher's limit on one event's data in UTF-8 bytes; raise it for a dedicated
     # cluster. Larger offer-created/updated events are sent as a truncated fallback.
-    "MAX_PAYLOAD_BYTES": 10_240,
+    "MAX_PAYLOAD_BYTES": events.MAX_PAYLOAD_BYTES,
     # Request header carrying the originating browser's Pusher socket id, read by
     # offer_realtime.middleware.SocketIdMiddleware ("to others").
     "SOCKET_ID_HEADER": "X-Pusher-Socket-ID",

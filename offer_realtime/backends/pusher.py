@@ -9,11 +9,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
 from offer_realtime.backends.base import BaseBackend
-from offer_realtime.events import Event
+from offer_realtime.events import MAX_BATCH_SIZE, Event
 from offer_realtime.settings import PusherCredentials, get_pusher_credentials, get_settings
-
-#: Pusher's limit on events per batch call.
-MAX_BATCH_SIZE = 10
 
 
 def make_client(credentials: PusherCredentials, timeout: float) -> pusher.Pusher:
