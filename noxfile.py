@@ -201,10 +201,9 @@ def _check_dists(session: nox.Session, sdist: Path, wheel: Path) -> None:
     modules |= {"offer_realtime/py.typed"}
     problems = [f"sdist lacks {name}" for name in sorted(modules - sdist_files)]
     problems += [f"wheel lacks {name}" for name in sorted(modules - wheel_files)]
-    for name in ("LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "setup.cfg", "tests/conftest.py",
-                 "tests/e2e/package-lock.json", "example_project/manage.py", "example_project/package-lock.json"):
-        if name not in sdist_files:
-            problems.append(f"sdist lacks {name}")
+    needed = ["LICENSE", "README.md", "CHANGELOG.md", "pyproject.toml", "setup.cfg", "tests/conftest.py"]
+    needed += ["tests/e2e/package-lock.json", "example_project/manage.py", "example_project/package-lock.json"]
+    problems += [f"sdist lacks {name}" for name in needed if name not in sdist_files]
     problems += [f"sdist carries {name}" for name in sorted(sdist_files) if SDIST_FORBIDDEN.search(name)]
     if f"{dist_info}/licenses/LICENSE" not in wheel_files:
         problems.append("wheel lacks the LICENSE")
@@ -260,10 +259,9 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=_interpreter(GATES_PYTHON))
 def lint(session: nox.Session) -> None:
-    """ruff: the rules of pyproject.toml's [tool.ruff], and the format check."""
+    """ruff check: the rules of pyproject.toml's [tool.ruff.lint] on the whole tree."""
     session.install(*_group("lint"))
     session.run("ruff", "check", *(session.posargs or ["."]))
-    session.run("ruff", "format", "--check", *(session.posargs or ["."]))
 
 
 @nox.session(python=_interpreter(GATES_PYTHON))

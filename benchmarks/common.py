@@ -78,7 +78,7 @@ LOG_DIR = Path(tempfile.mkdtemp(prefix="offer-bench-logs-"))
 
 # -- processes ---------------------------------------------------------------------
 
-_live: list["ManagedProcess"] = []
+_live: list[ManagedProcess] = []
 
 
 class ManagedProcess:
@@ -127,7 +127,7 @@ class ManagedProcess:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
 
-    def __enter__(self) -> "ManagedProcess":
+    def __enter__(self) -> ManagedProcess:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -287,6 +287,7 @@ def staff_hotel(slug: str) -> str:
 def bulk_offers(slug: str, count: int, prefix: str = "Offer") -> list[int]:
     """``count`` offers in hotel ``slug`` created with ``bulk_create`` (no signals, no events)."""
     import datetime
+
     from hotel.models import Hotel, Offer
 
     hotel = Hotel.objects.get(slug=slug)

@@ -90,7 +90,7 @@ def main() -> None:
 
 def _run(subscriber, servers, tokens, slugs, channels, args, rng):
     latencies = {v: [] for v in VARIANTS}
-    lost = {v: 0 for v in VARIANTS}
+    lost = dict.fromkeys(VARIANTS, 0)
     total = args.warmup + args.rounds
     started = time.monotonic()
     for round_no in range(total):

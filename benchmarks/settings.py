@@ -19,7 +19,7 @@ import os
 
 import django
 
-from example_project.settings import *  # noqa: F401,F403
+from example_project.settings import *  # noqa: F403
 from example_project.settings import INSTALLED_APPS as _EXAMPLE_APPS
 from example_project.settings import OFFER_REALTIME as _EXAMPLE_OFFER_REALTIME
 

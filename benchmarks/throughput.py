@@ -116,7 +116,7 @@ def main() -> None:
             _measure(soketi, subscriber, channel, send, 20)
         rates = {v: [] for v in VARIANTS}
         send_rates = {v: [] for v in VARIANTS}
-        missing = {v: 0 for v in VARIANTS}
+        missing = dict.fromkeys(VARIANTS, 0)
         for round_no in range(args.rounds):
             for variant in common.shuffled(list(VARIANTS), rng):
                 rate, send_rate, lost = _measure(soketi, subscriber, channel, VARIANTS[variant], args.events)

@@ -77,7 +77,7 @@ def main() -> None:
 
 def _run(servers, tokens, patch_ids, args, rng):
     timings = {(v, m): [] for v in VARIANTS for m in ("POST", "PATCH")}
-    errors = {v: 0 for v in VARIANTS}
+    errors = dict.fromkeys(VARIANTS, 0)
     total = args.warmup + args.rounds
     started = time.monotonic()
     for round_no in range(total):

@@ -9,6 +9,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 
+def pytest_report_header() -> str:
+    """Which offer_realtime the run tests: the tree, or the installed package under nox."""
+    import offer_realtime
+
+    return f"offer_realtime {offer_realtime.__version__}: {offer_realtime.__file__}"
+
+
 def make_image(name: str = "photo.png", size: tuple[int, int] = (8, 8), fmt: str = "PNG") -> SimpleUploadedFile:
     """A small valid image upload."""
     buffer = io.BytesIO()

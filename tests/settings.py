@@ -57,3 +57,20 @@ OFFER_REALTIME = {"DELIVERY": "inline"}
 MEDIA_ROOT = tempfile.mkdtemp(prefix="offer-realtime-test-media-")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Under nox the suite tests the installed package: noxfile.py puts this tree after
+# site-packages on sys.path and names the site-packages here. Fail at once (in pytest and
+# in every process a test starts with these settings) if offer_realtime would come from
+# anywhere else, e.g. a PYTHONPATH pointing at the tree.
+if os.environ.get("OFFER_REALTIME_TEST_SITE_PACKAGES"):
+    import importlib.util
+    from pathlib import Path
+
+    _spec = importlib.util.find_spec("offer_realtime")
+    _origin = Path(_spec.origin).resolve() if _spec and _spec.origin else None
+    _site_packages = Path(os.environ["OFFER_REALTIME_TEST_SITE_PACKAGES"]).resolve()
+    if _origin is None or not _origin.is_relative_to(_site_packages):
+        raise RuntimeError(
+            f"offer_realtime is imported from {_origin}, not from the installed package in {_site_packages} "
+            "(OFFER_REALTIME_TEST_SITE_PACKAGES): is the tree on PYTHONPATH or pytest's pythonpath?"
+        )

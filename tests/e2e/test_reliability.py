@@ -145,7 +145,9 @@ class TestTaskMode:
             env = {
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
-                "PYTHONPATH": os.pathsep.join([os.getcwd(), os.path.join(os.getcwd(), "example_project")]),
+                # The worker imports everything from where this process does: the tree under
+                # PYTHONPATH or setup.cfg's pythonpath, the installed package under nox.
+                "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
                 "DATABASE_URL": shared_database_url(),
                 "PUSHER_APP_ID": realtime.app_id, "PUSHER_KEY": realtime.key, "PUSHER_SECRET": realtime.secret,
                 "PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": str(proxy.port),
@@ -153,7 +155,8 @@ class TestTaskMode:
             offer = Offer.objects.create(hotel=hotel, title="survives a killed worker")
             worker = subprocess.Popen(
                 # --no-reload: under the autoreloader SIGKILL would hit the parent and orphan the worker.
-                [sys.executable, "-m", "django", "db_worker", "--backend", "db", "--interval", "0.1", "--no-reload"],
+                # manage.py, not `-m django`, which would put the working directory first on sys.path.
+                [sys.executable, "example_project/manage.py", "db_worker", "--backend", "db", "--interval", "0.1", "--no-reload"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             try:
