@@ -123,6 +123,7 @@ def _use_installed(session: nox.Session, tree: Path) -> dict[str, str]:
     ).strip()
     # A .pth file's lines are appended to sys.path after site-packages, in this process
     # and in every Python process a test starts (manage.py, db_worker, ...).
+    tree = tree.resolve()  # a .pth file's relative lines are relative to site-packages
     Path(site_packages, "_offer_realtime_test_tree.pth").write_text(f"{tree}\n{tree / 'example_project'}\n")
     return {"OFFER_REALTIME_TEST_SITE_PACKAGES": site_packages, "PYTHONPATH": ""}
 
@@ -144,7 +145,7 @@ def tests(session: nox.Session, django: str, full: bool) -> None:
     session.install(f"django~={django}.0", ".[tasks-db]", *_group("test"))
     session.run("python", "-m", "django", "--version")
     env = _use_installed(session, ROOT)
-    args = session.posargs or (["-q"] if full else ["-q", f"--ignore={BROWSER_TESTS}"])
+    args = session.posargs or (["-ra"] if full else ["-ra", f"--ignore={BROWSER_TESTS}"])
     session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
     if full:
         # One database per cell, so cells (or a developer's own run) never share one.
@@ -179,7 +180,7 @@ def lowest(session: nox.Session) -> None:
     session.install("-c", str(constraints), ".[tasks-db]", *_group("test"))
     session.run("pip", "check")
     env = _use_installed(session, ROOT)
-    args = session.posargs or ["-q", f"--ignore={BROWSER_TESTS}"]
+    args = session.posargs or ["-ra", f"--ignore={BROWSER_TESTS}"]
     session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
 
 
@@ -233,7 +234,7 @@ sys.exit("unknown or deprecated classifiers: " + ", ".join(bad) if bad else 0)
 def build(session: nox.Session) -> None:
     """Build the sdist and the wheel, check them, and run the sdist's tests against the wheel."""
     session.install(*_group("build"))
-    tmp = Path(session.create_tmp())
+    tmp = Path(session.create_tmp()).resolve()
     out = tmp / "dist"
     shutil.rmtree(out, ignore_errors=True)
     # python -m build builds the sdist, then the wheel from the unpacked sdist.
@@ -254,7 +255,7 @@ def build(session: nox.Session) -> None:
     env = _use_installed(session, tree)
     session.chdir(tree)
     # Not the e2e tests: they need soketi and pusher-js from npm, and Chromium.
-    session.run(*PYTEST_INSTALLED, "-q", "-m", "not e2e", *session.posargs, env={**env, "DATABASE_URL": ""})
+    session.run(*PYTEST_INSTALLED, "-ra", "-m", "not e2e", *session.posargs, env={**env, "DATABASE_URL": ""})
 
 
 @nox.session(python=_interpreter(GATES_PYTHON))
