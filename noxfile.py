@@ -14,7 +14,7 @@ session                                 what it does
                                         against the wheel, on SQLite
 ``lowest``                              Python 3.10 with every dependency at its declared floor
                                         (each ``>=`` of pyproject.toml read as ``==``): the suite
-                                        without the Chromium tests, on SQLite
+                                        without the Chromium tests, on SQLite and PostgreSQL
 ``tests(py3.11-django5.2)``,            the whole suite (e2e through soketi and pusher-js, and
 ``tests(py3.13-django6.1)``             the Chromium tests) on SQLite, then on PostgreSQL
 the 6 other ``tests(...)`` cells        the suite without the Chromium tests, on SQLite: Python
@@ -34,7 +34,7 @@ anywhere else, in pytest and in every process a test starts with the test settin
 (``PYTHONPATH=$PWD:$PWD/example_project pytest`` outside nox tests the tree, by design.)
 
 PostgreSQL: ``POSTGRES_URL`` (default: the loopback server these machines run); each
-cell uses its own database, ``<POSTGRES_URL>_<cell>``.
+session uses its own database, ``<POSTGRES_URL>_<session>`` (e.g. ``..._tests_py3_11_django5_2``).
 """
 
 from __future__ import annotations
@@ -132,6 +132,16 @@ def _cell_id(python: str, django: str) -> str:
     return f"py{python}-django{django}"
 
 
+def _run_suite(session: nox.Session, args: list[str], *, postgres: bool) -> None:
+    """The suite against the installed package on SQLite, then (``postgres``) on PostgreSQL."""
+    env = _use_installed(session, ROOT)
+    session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
+    if postgres:
+        # One database per session, so sessions (or a developer's own run) never share one.
+        name = re.sub(r"[^a-z0-9]+", "_", session.name.lower()).strip("_")
+        session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": f"{POSTGRES_URL}_{name}"})
+
+
 @nox.session(name="tests")
 @nox.parametrize(
     "python,django,full",
@@ -144,13 +154,8 @@ def tests(session: nox.Session, django: str, full: bool) -> None:
         _require_postgres(session)
     session.install(f"django~={django}.0", ".[tasks-db]", *_group("test"))
     session.run("python", "-m", "django", "--version")
-    env = _use_installed(session, ROOT)
     args = session.posargs or (["-ra"] if full else ["-ra", f"--ignore={BROWSER_TESTS}"])
-    session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
-    if full:
-        # One database per cell, so cells (or a developer's own run) never share one.
-        cell = session.name.split("(")[-1].strip(")").replace(".", "").replace("-", "_")
-        session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": f"{POSTGRES_URL}_{cell}"})
+    _run_suite(session, args, postgres=full)
 
 
 def _lowest_constraints() -> list[str]:
@@ -173,15 +178,16 @@ def _lowest_constraints() -> list[str]:
 
 @nox.session(python=_interpreter(LOWEST_PYTHON))
 def lowest(session: nox.Session) -> None:
-    """Every dependency at its declared floor, on the lowest Python: the suite on SQLite."""
+    """Every dependency at its declared floor, on the lowest Python: the suite on SQLite and PostgreSQL."""
+    _require_postgres(session)
     constraints = Path(session.create_tmp(), "lowest-constraints.txt")
     constraints.write_text("\n".join(_lowest_constraints()) + "\n")
     session.log("floors: " + ", ".join(_lowest_constraints()))
     session.install("-c", str(constraints), ".[tasks-db]", *_group("test"))
     session.run("pip", "check")
-    env = _use_installed(session, ROOT)
-    args = session.posargs or ["-ra", f"--ignore={BROWSER_TESTS}"]
-    session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
+    session.run("python", "-m", "django", "--version")
+    # PostgreSQL too: the database driver's floor is only exercised there.
+    _run_suite(session, session.posargs or ["-ra", f"--ignore={BROWSER_TESTS}"], postgres=True)
 
 
 #: What an sdist must never carry: installed Node packages, databases, uploads, caches.
