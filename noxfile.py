@@ -135,11 +135,18 @@ def _cell_id(python: str, django: str) -> str:
 def _run_suite(session: nox.Session, args: list[str], *, postgres: bool) -> None:
     """The suite against the installed package on SQLite, then (``postgres``) on PostgreSQL."""
     env = _use_installed(session, ROOT)
-    session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": ""})
+    databases = {"SQLite": ""}
     if postgres:
         # One database per session, so sessions (or a developer's own run) never share one.
-        name = re.sub(r"[^a-z0-9]+", "_", session.name.lower()).strip("_")
-        session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": f"{POSTGRES_URL}_{name}"})
+        databases["PostgreSQL"] = f"{POSTGRES_URL}_{re.sub(r'[^a-z0-9]+', '_', session.name.lower()).strip('_')}"
+    failed = []
+    for database, url in databases.items():
+        try:
+            session.run(*PYTEST_INSTALLED, *args, env={**env, "DATABASE_URL": url})
+        except nox.command.CommandFailed:
+            failed.append(database)  # still run the other database: both results are wanted
+    if failed:
+        session.error(f"the suite failed on {' and '.join(failed)}")
 
 
 @nox.session(name="tests")
