@@ -22,7 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.transaction import TransactionManagementError
+from django.db.models import F, QuerySet
 from django.http import Http404
 from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
@@ -54,6 +56,17 @@ STORAGE_UNAVAILABLE = (
 # Room for the multipart boundary and headers around the file when the request's
 # Content-Length is compared with the file size limit.
 MULTIPART_OVERHEAD = 64 * 1024
+
+
+class Unchanged:
+    """The type of :data:`UNCHANGED`."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+#: "Leave the photo as it is" (a write that does not touch the photo).
+UNCHANGED = Unchanged()
 
 
 class PhotoRejected(ValueError):
@@ -259,46 +272,104 @@ def delete_stored_file(storage: Storage, name: str, reason: str) -> None:
         logger.debug("Deleted %s photo %r.", reason, name)
 
 
-def replace_offer_photo(offer: Offer, photo: CheckedPhoto) -> Offer:
-    """Store ``photo`` as the offer's photo and return the saved offer.
+def lock_offer(pk: Any, queryset: QuerySet[Offer] | None = None) -> Offer:
+    """The offer ``pk`` read afresh and locked against concurrent writers until the transaction ends.
 
-    The file is uploaded first, outside any transaction, so a slow upload holds no
-    row lock. Then, in a short transaction, the offer row is locked, pointed at the
-    new file and saved; the old file is deleted only once that commits (two
-    concurrent uploads therefore each delete exactly the file they replaced). If
-    anything fails after the upload, the new file is deleted again, so no failure
-    leaves an orphan, and the offer keeps its old photo.
+    Call it first thing inside ``transaction.atomic()``. Every write to an existing offer
+    goes through this lock, so two requests writing one offer run one after the other,
+    each starting from what the other committed: a PATCH cannot write back a photo name
+    that an upload just replaced (and deleted), nor re-create an offer that a DELETE just
+    removed. Raises ``Http404`` when the offer is gone (deleted meanwhile, or not in
+    ``queryset``).
 
-    Raises :class:`StorageUnavailable` when the upload itself fails (nothing changed),
-    and ``Http404`` when the offer was deleted meanwhile. Inside an outer transaction
-    that later rolls back, the new file cannot be cleaned up (Django has no
-    on-rollback hook); the example project does not use ``ATOMIC_REQUESTS``.
+    PostgreSQL (and any database with row locks): ``SELECT ... FOR UPDATE`` of the offer's
+    row. SQLite has no row locks and a deferred transaction that reads first cannot write
+    once another connection has committed ("database is locked"); so there the
+    transaction takes the database's write lock up front, with a no-op ``UPDATE`` of the
+    row, before reading it: writers to offers are then serialized, and the read sees the
+    latest commit.
+    """
+    queryset = Offer.objects.all() if queryset is None else queryset
+    connection = connections[queryset.db]
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("lock_offer() must be called inside transaction.atomic().")
+    if not connection.features.has_select_for_update:
+        pk_name = Offer._meta.pk.attname
+        if not Offer.objects.using(queryset.db).filter(pk=pk).update(**{pk_name: F(pk_name)}):
+            raise Http404("No Offer matches the given query.")
+    try:
+        return queryset.select_for_update(of=("self",)).get(pk=pk)
+    except Offer.DoesNotExist:
+        raise Http404("No Offer matches the given query.") from None
+
+
+def store_photo(photo: CheckedPhoto) -> str:
+    """Save a checked photo to the offer photo storage and return its stored name.
+
+    Runs outside any transaction (a slow upload to Cloudinary holds no lock). Raises
+    :class:`StorageUnavailable` when the storage fails; nothing is stored then.
     """
     field = Offer._meta.get_field("photo")
-    storage = field.storage
-    name = field.generate_filename(offer, photo.storage_name)
+    name = field.generate_filename(None, photo.storage_name)
     try:
-        new_name = storage.save(name, photo.file, max_length=field.max_length)
+        return field.storage.save(name, photo.file, max_length=field.max_length)
     except _storage_errors() as exc:
-        logger.error("Storing the photo of offer %s failed: %s: %s", offer.pk, type(exc).__name__, exc, exc_info=True)
+        logger.error("Storing an offer photo failed: %s: %s", type(exc).__name__, exc, exc_info=True)
         raise StorageUnavailable(str(exc)) from exc
+
+
+def save_with_photo(
+    photo: CheckedPhoto | None | Unchanged, write: Callable[[str | None | Unchanged], tuple[Offer, str]]
+) -> Offer:
+    """Run ``write`` (which saves an offer) with the photo stored first and the old one deleted after commit.
+
+    ``photo`` is a checked new photo, None to clear the photo, or :data:`UNCHANGED`. A new
+    photo is stored before the transaction; ``write(name)`` then runs inside it, gets the
+    stored name (or None, or UNCHANGED) to assign, and returns the saved offer and the
+    name of the photo it had before (read under :func:`lock_offer`). Afterwards that
+    photo is deleted once the transaction commits, if the photo changed. If anything fails
+    after the new file was stored, that file is deleted again, so no failure leaves an
+    orphan. Inside an outer transaction that later rolls back, the new file cannot be
+    cleaned up (Django has no on-rollback hook); the example project does not use
+    ``ATOMIC_REQUESTS``.
+    """
+    new_name = store_photo(photo) if isinstance(photo, CheckedPhoto) else None
+    storage = Offer._meta.get_field("photo").storage
     try:
         with transaction.atomic():
-            try:
-                locked = Offer.objects.select_for_update().get(pk=offer.pk)
-            except Offer.DoesNotExist:
-                raise Http404("No Offer matches the given query.") from None
-            old_name = locked.photo.name
-            locked.photo = new_name
-            locked.save(update_fields=["photo"])
-            if old_name and old_name != new_name:
-                transaction.on_commit(_deleter(storage, old_name))
+            offer, old_name = write(new_name if new_name is not None else photo)
+            if photo is not UNCHANGED and old_name and old_name != offer.photo.name:
+                transaction.on_commit(_deleter(storage, old_name, "replaced" if new_name else "removed"))
     except BaseException:
-        delete_stored_file(storage, new_name, "unsaved new")
+        if new_name is not None:
+            delete_stored_file(storage, new_name, "unsaved new")
         raise
-    logger.info("Offer %s photo replaced: %r -> %r.", offer.pk, old_name or None, new_name)
-    return locked
+    if photo is not UNCHANGED:
+        logger.info("Offer %s photo %r -> %r.", offer.pk, old_name or None, offer.photo.name or None)
+    return offer
 
 
-def _deleter(storage: Storage, name: str) -> Callable[[], None]:
-    return lambda: delete_stored_file(storage, name, "replaced")
+def replace_offer_photo(offer: Offer, photo: CheckedPhoto) -> Offer:
+    """Store ``photo`` as the offer's photo and return the saved offer (``upload-image``).
+
+    The file is uploaded first, outside any transaction, so a slow upload holds no row
+    lock. Then, in a short transaction, the offer row is locked (:func:`lock_offer`),
+    pointed at the new file and saved; the old file is deleted only once that commits
+    (two concurrent uploads therefore each delete exactly the file they replaced).
+
+    Raises :class:`StorageUnavailable` when the upload itself fails (nothing changed),
+    and ``Http404`` when the offer was deleted meanwhile (the new file is deleted again).
+    """
+
+    def write(name: str | None | Unchanged) -> tuple[Offer, str]:
+        locked = lock_offer(offer.pk)
+        old_name = locked.photo.name
+        locked.photo = name
+        locked.save(update_fields=["photo"])
+        return locked, old_name
+
+    return save_with_photo(photo, write)
+
+
+def _deleter(storage: Storage, name: str, reason: str) -> Callable[[], None]:
+    return lambda: delete_stored_file(storage, name, reason)
