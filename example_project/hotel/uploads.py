@@ -9,12 +9,17 @@ Settings (all optional):
 - ``HOTEL_OFFER_PHOTO_MAX_PIXELS``: largest accepted width × height, default 50 megapixels.
   Pillow's own decompression-bomb limit is also enforced (as an error, never a warning).
 - ``HOTEL_OFFER_PHOTO_FORMATS``: Pillow format names accepted, default JPEG, PNG and WebP.
+- ``HOTEL_OFFER_PHOTO_DECODE_BUDGET``: memory the image decoders may use to check one
+  upload, default 48 MB (so checking an upload raises a worker's peak memory by at most
+  64 MB); larger progressive JPEGs and WebPs are checked without a full decode.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +41,7 @@ logger = logging.getLogger("hotel.uploads")
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_FORMATS = ("JPEG", "PNG", "WEBP")
+DEFAULT_DECODE_BUDGET = 48 * 1024 * 1024
 
 #: File extension stored for each accepted Pillow format. MPO is how Pillow names
 #: the JPEGs many phone cameras write (a JPEG with extra preview frames).
@@ -151,8 +157,18 @@ def check_photo(file: UploadedFile) -> CheckedPhoto:
     """Verify that ``file`` is a complete, acceptable image; raise :class:`PhotoRejected` otherwise.
 
     The content decides, not the name or the declared content type: Pillow must
-    identify it as an accepted format, ``verify()`` must pass, and the image must
-    decode completely (``verify()`` alone misses a truncated JPEG).
+    identify it as an accepted format and ``verify()`` must pass; then the whole image
+    stream is read, within a bounded memory budget (:func:`decode_budget`), so a damaged
+    or truncated file is refused (``verify()`` alone misses a truncated JPEG):
+
+    - PNG: the compressed image data is inflated as a stream, in pieces, and must hold
+      every row with a valid filter type (what decoding checks; no full image in memory);
+    - JPEG: single-scan (baseline) files are decoded at 1/8 scale, which reads the whole
+      stream with 1/64 of the memory. Multi-scan (progressive) files need a coefficient
+      buffer for the whole image; they are decoded when it fits the budget, otherwise
+      their marker structure is walked from start to end-of-image instead;
+    - WebP: the container is validated by libwebp when Pillow opens it (a truncated file
+      fails there); the image is decoded when that fits the budget.
     """
     if file.size is not None and file.size > max_bytes():
         raise PhotoRejected(too_large_message())
@@ -166,14 +182,15 @@ def check_photo(file: UploadedFile) -> CheckedPhoto:
         with Image.open(file, formats=open_formats) as image:
             image_format, (width, height) = image.format, image.size
             _check_pixels(width, height)
+            layers = getattr(image, "layer", None)
             image.verify()
         file.seek(0)
-        with Image.open(file, formats=open_formats) as image:
-            if image_format in ("JPEG", "MPO"):
-                # Decoding at 1/8 scale still reads the whole stream (so truncation
-                # is caught) with 1/64 of the memory.
-                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-            image.load()
+        if image_format == "PNG":
+            _check_png_data(file, width, height)
+        elif image_format in ("JPEG", "MPO"):
+            _check_jpeg(file, open_formats, width, height, layers)
+        elif width * height * WEBP_DECODE_BYTES_PER_PIXEL <= decode_budget() or image_format != "WEBP":
+            _decode(file, open_formats)
     except PhotoRejected:
         raise
     except Image.DecompressionBombError:
@@ -186,6 +203,207 @@ def check_photo(file: UploadedFile) -> CheckedPhoto:
     finally:
         file.seek(0)
     return CheckedPhoto(file=file, format=image_format, width=width, height=height)
+
+
+#: Bytes of memory per pixel that decoding a WebP with Pillow costs (libwebp's canvas and
+#: previous-frame buffers, the frame copied to Python, Pillow's image): measured 15.3.
+WEBP_DECODE_BYTES_PER_PIXEL = 16
+#: Bytes per pixel of libjpeg's whole-image coefficient buffer (64 16-bit coefficients per
+#: 8x8 block and component) for a 4:4:4 JPEG: the worst case; see :func:`_jpeg_coefficient_bytes`.
+JPEG_COEFFICIENT_BYTES_PER_PIXEL_444 = 6
+
+
+def decode_budget() -> int:
+    """Bytes the image decoders may use to check one upload (``HOTEL_OFFER_PHOTO_DECODE_BUDGET``, 48 MB).
+
+    With the interpreter's own working memory, checking one upload then raises a
+    worker's peak memory by at most 64 MB for any image under the size and pixel limits.
+    """
+    return int(getattr(settings, "HOTEL_OFFER_PHOTO_DECODE_BUDGET", DEFAULT_DECODE_BUDGET))
+
+
+def _decode(file: UploadedFile, open_formats: list[str], draft: tuple[int, int] | None = None) -> None:
+    file.seek(0)
+    with Image.open(file, formats=open_formats) as image:
+        if draft:
+            image.draft(image.mode, draft)
+        image.load()
+
+
+# -- PNG ---------------------------------------------------------------------------------------
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Samples per pixel of each PNG colour type (greyscale, RGB, palette, grey+alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7 passes: (x start, y start, x step, y step).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_PIECE = 1 << 20
+
+
+def _png_rows(width: int, height: int, bit_depth: int, color_type: int, interlaced: bool) -> list[tuple[int, int]]:
+    """(row count, bytes per row without the filter byte) of each pass of the image data."""
+    bits_per_pixel = bit_depth * _PNG_CHANNELS[color_type]
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    rows = []
+    for x0, y0, dx, dy in passes:
+        pass_width = (width - x0 + dx - 1) // dx if width > x0 else 0
+        pass_height = (height - y0 + dy - 1) // dy if height > y0 else 0
+        if pass_width and pass_height:
+            rows.append((pass_height, (pass_width * bits_per_pixel + 7) // 8))
+    return rows
+
+
+def _check_png_data(file: UploadedFile, width: int, height: int) -> None:
+    """Inflate the PNG's image data as a stream and check it holds every row, each with a valid filter.
+
+    That is what decoding checks, without the decoded image: memory stays at one chunk
+    plus 1 MB of inflated data. Chunk CRCs and the chunk sequence were already checked by
+    Pillow's ``verify()``. Raises ``ValueError`` for damaged data.
+    """
+    if file.read(8) != _PNG_SIGNATURE:
+        raise ValueError("not a PNG")
+    header = None
+    # Offsets of the filter byte of every row, in the inflated stream.
+    filter_offsets: list[tuple[int, int, int]] = []  # (first offset, stride, count)
+    expected = 0
+    inflater = zlib.decompressobj()
+    produced = 0
+    while True:
+        length, chunk_type = struct.unpack(">I4s", _read_exact(file, 8))
+        if chunk_type == b"IHDR":
+            header = _read_exact(file, length)
+            bit_depth, color_type, _, _, interlace = header[8:13]
+            for rows, row_bytes in _png_rows(width, height, bit_depth, color_type, interlace == 1):
+                filter_offsets.append((expected, row_bytes + 1, rows))
+                expected += rows * (row_bytes + 1)
+        elif chunk_type == b"IDAT" and header is not None:
+            remaining = length
+            while remaining and produced < expected:
+                data = _read_exact(file, min(remaining, _INFLATE_PIECE))
+                remaining -= len(data)
+                while data and produced < expected:
+                    out = inflater.decompress(data, _INFLATE_PIECE)
+                    _check_png_filters(out, produced, filter_offsets)
+                    produced += len(out)
+                    data = inflater.unconsumed_tail
+            file.seek(remaining, os.SEEK_CUR)
+        elif chunk_type == b"IEND":
+            break
+        else:
+            file.seek(length, os.SEEK_CUR)
+        file.seek(4, os.SEEK_CUR)  # the CRC (verified by Pillow)
+        if produced >= expected and header is not None:
+            break
+    if header is None or produced < expected:
+        raise ValueError(f"image data ends after {produced} of {expected} bytes")
+
+
+def _check_png_filters(out: bytes, start: int, filter_offsets: list[tuple[int, int, int]]) -> None:
+    end = start + len(out)
+    for first, stride, count in filter_offsets:
+        last = first + stride * (count - 1)
+        if end <= first or start > last:
+            continue
+        offset = first if start <= first else first + -(-(start - first) // stride) * stride
+        while offset < end and offset <= last:
+            if out[offset - start] > 4:
+                raise ValueError(f"invalid PNG filter type {out[offset - start]}")
+            offset += stride
+
+
+def _read_exact(file: UploadedFile, size: int) -> bytes:
+    data = file.read(size)
+    if len(data) != size:
+        raise ValueError("truncated file")
+    return data
+
+
+# -- JPEG --------------------------------------------------------------------------------------
+
+#: Start-of-frame markers (SOF0-SOF15 less DHT, JPG and DAC).
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _check_jpeg(
+    file: UploadedFile, open_formats: list[str], width: int, height: int, layers: list[tuple] | None
+) -> None:
+    """Decode a JPEG at 1/8 scale when that fits the budget, else walk its structure (see :func:`check_photo`)."""
+    scans = _jpeg_scans(file)
+    coefficients = _jpeg_coefficient_bytes(width, height, layers) if scans > 1 else 0
+    if coefficients <= decode_budget():
+        # Decoding at 1/8 scale still reads the whole stream (so truncation is caught)
+        # with 1/64 of the memory.
+        _decode(file, open_formats, draft=(max(1, width // 8), max(1, height // 8)))
+
+
+def _jpeg_coefficient_bytes(width: int, height: int, layers: list[tuple] | None) -> int:
+    """Bytes of the whole-image coefficient buffer libjpeg allocates to decode a multi-scan JPEG."""
+    if not layers:  # unknown sampling: assume the worst case
+        return width * height * JPEG_COEFFICIENT_BYTES_PER_PIXEL_444
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    mcu_columns = -(-width // (8 * h_max))
+    mcu_rows = -(-height // (8 * v_max))
+    blocks = sum(mcu_columns * layer[1] * mcu_rows * layer[2] for layer in layers)
+    return blocks * 64 * 2
+
+
+def _jpeg_scans(file: UploadedFile) -> int:
+    """Walk the JPEG's markers from start to end-of-image and return how many scans it has.
+
+    Every segment must be complete and lie inside the file, a frame header must precede
+    the scans, and the entropy-coded data of each scan must end in a marker: so a file cut
+    short anywhere, or with a broken segment structure, raises ``ValueError``. The data
+    inside a scan is not decoded. Reads the file in memory (at most the size limit).
+    """
+    file.seek(0)
+    data = file.read()
+    if data[:2] != b"\xff\xd8":
+        raise ValueError("no JPEG start-of-image")
+    position, scans, frame = 2, 0, False
+    while True:
+        if position >= len(data) or data[position] != 0xFF:
+            raise ValueError("JPEG marker expected")
+        while position < len(data) and data[position] == 0xFF:  # fill bytes
+            position += 1
+        if position >= len(data):
+            raise ValueError("truncated JPEG")
+        marker = data[position]
+        position += 1
+        if marker == 0xD9:  # end of image
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers, TEM: no length
+            continue
+        if position + 2 > len(data):
+            raise ValueError("truncated JPEG")
+        length = int.from_bytes(data[position : position + 2], "big")
+        if length < 2 or position + length > len(data):
+            raise ValueError("JPEG segment runs past the end of the file")
+        frame = frame or marker in _JPEG_SOF
+        position += length
+        if marker == 0xDA:  # start of scan: skip its entropy-coded data
+            if not frame:
+                raise ValueError("JPEG scan before its frame header")
+            scans += 1
+            position = _jpeg_end_of_scan(data, position)
+    if not scans:
+        raise ValueError("JPEG without image data")
+    return scans
+
+
+def _jpeg_end_of_scan(data: bytes, position: int) -> int:
+    """Where the marker after the entropy-coded data starting at ``position`` begins."""
+    while True:
+        found = data.find(b"\xff", position)
+        if found < 0 or found + 1 >= len(data):
+            raise ValueError("truncated JPEG scan")
+        following = data[found + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed 0xFF, restart marker
+            position = found + 2
+        elif following == 0xFF:  # fill byte before a marker
+            position = found + 1
+        else:
+            return found
 
 
 def _megapixels(pixels: int) -> str:
