@@ -169,6 +169,8 @@ def check_photo(file: UploadedFile) -> CheckedPhoto:
       their marker structure is walked from start to end-of-image instead;
     - WebP: the container is validated by libwebp when Pillow opens it (a truncated file
       fails there); the image is decoded when that fits the budget.
+
+    Other formats allowed through ``HOTEL_OFFER_PHOTO_FORMATS`` are decoded in full.
     """
     if file.size is not None and file.size > max_bytes():
         raise PhotoRejected(too_large_message())
@@ -189,7 +191,10 @@ def check_photo(file: UploadedFile) -> CheckedPhoto:
             _check_png_data(file, width, height)
         elif image_format in ("JPEG", "MPO"):
             _check_jpeg(file, open_formats, width, height, layers)
-        elif width * height * WEBP_DECODE_BYTES_PER_PIXEL <= decode_budget() or image_format != "WEBP":
+        elif image_format == "WEBP":
+            if width * height * WEBP_DECODE_BYTES_PER_PIXEL <= decode_budget():
+                _decode(file, open_formats)
+        else:  # another format allowed by HOTEL_OFFER_PHOTO_FORMATS: decoded in full, outside the budget
             _decode(file, open_formats)
     except PhotoRejected:
         raise
@@ -322,14 +327,16 @@ def _read_exact(file: UploadedFile, size: int) -> bytes:
 
 #: Start-of-frame markers (SOF0-SOF15 less DHT, JPG and DAC).
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
 def _check_jpeg(
     file: UploadedFile, open_formats: list[str], width: int, height: int, layers: list[tuple] | None
 ) -> None:
     """Decode a JPEG at 1/8 scale when that fits the budget, else walk its structure (see :func:`check_photo`)."""
-    scans = _jpeg_scans(file)
-    coefficients = _jpeg_coefficient_bytes(width, height, layers) if scans > 1 else 0
+    scans, progressive = _jpeg_structure(file)
+    # libjpeg keeps every coefficient of the image for a progressive or multi-scan file.
+    coefficients = _jpeg_coefficient_bytes(width, height, layers) if scans > 1 or progressive else 0
     if coefficients <= decode_budget():
         # Decoding at 1/8 scale still reads the whole stream (so truncation is caught)
         # with 1/64 of the memory.
@@ -348,8 +355,8 @@ def _jpeg_coefficient_bytes(width: int, height: int, layers: list[tuple] | None)
     return blocks * 64 * 2
 
 
-def _jpeg_scans(file: UploadedFile) -> int:
-    """Walk the JPEG's markers from start to end-of-image and return how many scans it has.
+def _jpeg_structure(file: UploadedFile) -> tuple[int, bool]:
+    """Walk the JPEG's markers from start to end-of-image; return its number of scans and if it is progressive.
 
     Every segment must be complete and lie inside the file, a frame header must precede
     the scans, and the entropy-coded data of each scan must end in a marker: so a file cut
@@ -360,7 +367,7 @@ def _jpeg_scans(file: UploadedFile) -> int:
     data = file.read()
     if data[:2] != b"\xff\xd8":
         raise ValueError("no JPEG start-of-image")
-    position, scans, frame = 2, 0, False
+    position, scans, frame, progressive = 2, 0, False, False
     while True:
         if position >= len(data) or data[position] != 0xFF:
             raise ValueError("JPEG marker expected")
@@ -380,6 +387,7 @@ def _jpeg_scans(file: UploadedFile) -> int:
         if length < 2 or position + length > len(data):
             raise ValueError("JPEG segment runs past the end of the file")
         frame = frame or marker in _JPEG_SOF
+        progressive = progressive or marker in _JPEG_PROGRESSIVE_SOF
         position += length
         if marker == 0xDA:  # start of scan: skip its entropy-coded data
             if not frame:
@@ -388,7 +396,7 @@ def _jpeg_scans(file: UploadedFile) -> int:
             position = _jpeg_end_of_scan(data, position)
     if not scans:
         raise ValueError("JPEG without image data")
-    return scans
+    return scans, progressive
 
 
 def _jpeg_end_of_scan(data: bytes, position: int) -> int:
