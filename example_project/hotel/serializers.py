@@ -140,7 +140,7 @@ class OfferStaffSerializer(serializers.ModelSerializer):
             # request committed meanwhile.
             same_hotel = Offer.objects.filter(hotel_id=instance.hotel_id).select_related("hotel")
             locked = uploads.lock_offer(instance.pk, same_hotel)
-            old_name = locked.photo.name
+            old_name = locked.photo.name or ""
             data = validated_data if name is uploads.UNCHANGED else {**validated_data, "photo": name}
             return super(OfferStaffSerializer, self).update(locked, data), old_name
 

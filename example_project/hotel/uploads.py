@@ -559,11 +559,16 @@ def save_with_photo(
     cleaned up (Django has no on-rollback hook); the example project does not use
     ``ATOMIC_REQUESTS``.
     """
-    new_name = store_photo(photo) if isinstance(photo, CheckedPhoto) else None
+    new_name: str | None = None
+    value: str | None | Unchanged
+    if isinstance(photo, CheckedPhoto):
+        value = new_name = store_photo(photo)
+    else:
+        value = photo
     storage = Offer._meta.get_field("photo").storage
     try:
         with transaction.atomic():
-            offer, old_name = write(new_name if new_name is not None else photo)
+            offer, old_name = write(value)
             if photo is not UNCHANGED and old_name and old_name != offer.photo.name:
                 transaction.on_commit(_deleter(storage, old_name, "replaced" if new_name else "removed"))
     except BaseException:
@@ -589,7 +594,7 @@ def replace_offer_photo(offer: Offer, photo: CheckedPhoto) -> Offer:
 
     def write(name: str | None | Unchanged) -> tuple[Offer, str]:
         locked = lock_offer(offer.pk)
-        old_name = locked.photo.name
+        old_name = locked.photo.name or ""
         locked.photo = name
         locked.save(update_fields=["photo"])
         return locked, old_name
