@@ -238,9 +238,10 @@ class ConditionalUpdateMixin(_ViewBase):
     # -- DRF hooks -----------------------------------------------------------------------
 
     def get_serializer_context(self) -> dict[str, Any]:
-        """The view's context plus ``"check_precondition"``, for a serializer that locks the row itself."""
+        """The view's context; plus ``"check_precondition"`` when :attr:`serializer_checks_precondition` is set."""
         context = super().get_serializer_context()
-        context[CHECK_PRECONDITION] = self._check_precondition_from_serializer
+        if self.serializer_checks_precondition:
+            context[CHECK_PRECONDITION] = self._check_precondition_from_serializer
         return context
 
     def get_object(self) -> Any:
