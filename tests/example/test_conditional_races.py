@@ -18,6 +18,8 @@ Scenarios, over ``OFFER_ETAG_PAIRS`` pairs each (default 20):
   compares the ETag with the row read *without* the lock (``lock_object`` overridden):
   updates are lost again (PostgreSQL) or fail with "database is locked" (SQLite), which
   shows the lock is what makes the comparison safe.
+- ``generic-if-match`` / ``generic-if-match-unlocked``: the same two on a plain DRF
+  viewset with the mixin's own lock (the example's serializer locks the row itself).
 
 Run on SQLite (default) and PostgreSQL (``DATABASE_URL=postgres://...``); ``-s`` shows
 one tally line per scenario::
@@ -37,10 +39,14 @@ import pytest
 import requests
 from django.db import connection
 from django.urls import include, path
+from rest_framework import serializers, viewsets
+from rest_framework.authentication import TokenAuthentication
 from rest_framework.routers import SimpleRouter
 
 from example_project.urls import urlpatterns as example_urlpatterns
+from hotel.models import Offer
 from hotel.staff_views import StaffOfferViewSet
+from offer_realtime.conditional import ConditionalUpdateMixin
 from offer_realtime.testing import capture_broadcasts
 from tests.example.conftest import image_bytes, make_staff
 
@@ -59,18 +65,43 @@ class UnlockedOfferViewSet(StaffOfferViewSet):
         return self.get_queryset().get(pk=instance.pk)
 
 
+class PlainOfferSerializer(serializers.ModelSerializer):
+    """A plain ModelSerializer, with no locking of its own."""
+
+    class Meta:
+        model = Offer
+        fields = ["id", "title", "short_description", "tag", "sort_order", "is_active"]
+
+
+class GenericOfferViewSet(ConditionalUpdateMixin, viewsets.ModelViewSet):
+    """The mixin with its own row lock (``lock_object``), on a plain DRF viewset."""
+
+    serializer_class = PlainOfferSerializer
+    authentication_classes = [TokenAuthentication]
+
+    def get_queryset(self):
+        return Offer.objects.filter(hotel__slug=self.kwargs["hotel_slug"])
+
+
+class GenericUnlockedOfferViewSet(GenericOfferViewSet):
+    """Test-only: as above, the row read afresh but NOT locked."""
+
+    def lock_object(self, instance: Any) -> Any:
+        return self.get_queryset().get(pk=instance.pk)
+
+
 _router = SimpleRouter(use_regex_path=False)
 _router.register("hotel/<slug:hotel_slug>/unlocked-offers", UnlockedOfferViewSet, basename="unlocked-offer")
+_router.register("hotel/<slug:hotel_slug>/generic-offers", GenericOfferViewSet, basename="generic-offer")
+_router.register(
+    "hotel/<slug:hotel_slug>/generic-unlocked-offers", GenericUnlockedOfferViewSet, basename="generic-unlocked-offer"
+)
 urlpatterns = [*example_urlpatterns, path("api/staff/", include(_router.urls))]
 
 
 def form(offer: dict, **changes: Any) -> dict:
-    """What the frontend's edit form sends as JSON: every field as it read it, with the user's changes."""
-    body = {key: offer[key] for key in (
-        "title", "short_description", "details_text", "details_html", "valid_from", "valid_to", "tag",
-        "book_now_url", "sort_order", "is_active", "photo_url",
-    )}
-    body = {key: "" if value is None else value for key, value in body.items()}
+    """What the frontend's edit form sends as JSON: every field as it read it (empty ones as ""), with the user's changes."""
+    body = {key: "" if value is None else value for key, value in offer.items() if key not in ("id", "created_at", "photo")}
     return {**body, **changes}
 
 
@@ -119,13 +150,13 @@ SCENARIOS = {
     "if-match": ("offers", True, False),
     "if-match-photo": ("offers", True, True),
     "if-match-unlocked": ("unlocked-offers", True, False),
+    "generic-if-match": ("generic-offers", True, False),
+    "generic-if-match-unlocked": ("generic-unlocked-offers", True, False),
 }
 
 
 def run_pairs(live_server, killarney, scenario: str) -> tuple[Tally, list[int]]:
     """Race ``PAIRS`` pairs of edits; return the tally and the number of events each pair sent."""
-    from hotel.models import Offer
-
     collection, conditional, photo = SCENARIOS[scenario]
     token = make_staff(f"racer-{scenario}", killarney).key
     a, b = Client(live_server.url, token, collection), Client(live_server.url, token, collection)
@@ -178,7 +209,7 @@ def test_without_if_match_every_pair_loses_an_update_as_before(live_server, kill
     assert events == [2] * PAIRS
 
 
-@pytest.mark.parametrize("scenario", ["if-match", "if-match-photo"])
+@pytest.mark.parametrize("scenario", ["if-match", "if-match-photo", "generic-if-match"])
 def test_with_if_match_exactly_one_of_each_pair_wins_and_no_update_is_lost(live_server, killarney, scenario):
     tally, events = run_pairs(live_server, killarney, scenario)
     print("\n" + tally.line(scenario))
@@ -193,11 +224,12 @@ def test_with_if_match_exactly_one_of_each_pair_wins_and_no_update_is_lost(live_
     assert all(count in (1, expected_events) for count in events), events
 
 
-def test_comparing_without_the_row_lock_loses_updates(live_server, killarney):
-    tally, _ = run_pairs(live_server, killarney, "if-match-unlocked")
-    print("\n" + tally.line("if-match-unlocked"))
+@pytest.mark.parametrize("scenario", ["if-match-unlocked", "generic-if-match-unlocked"])
+def test_comparing_without_the_row_lock_loses_updates(live_server, killarney, scenario):
+    tally, _ = run_pairs(live_server, killarney, scenario)
+    print("\n" + tally.line(scenario))
 
     # Both requests can read the same version, both pass the comparison, and the second
     # write then overwrites the first (PostgreSQL), or cannot start on SQLite, whose
     # snapshot is stale ("database is locked", 500). Either way the lock is what prevents it.
-    assert tally.lost + tally.server_errors > 0, tally.line("if-match-unlocked")
+    assert tally.lost + tally.server_errors > 0, tally.line(scenario)
