@@ -39,9 +39,9 @@ _IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="The ETag of the offer as you read it (from GET), e.g. `\"3f2a…\"`: the write is done only if "
+    description="The ETag of the offer as you read it (from GET), e.g. `\"3f2a...\"`: the write is done only if "
     "the offer is still that version, else 412 with the offer as it is now. `*`: any version. Without it "
-    "the write is unconditional, unless HOTEL_OFFER_REQUIRE_IF_MATCH is on (428). A weak tag (`W/\"…\"`) "
+    "the write is unconditional, unless HOTEL_OFFER_REQUIRE_IF_MATCH is on (428). A weak tag (`W/\"...\"`) "
     "never matches.",
 )
 _ETAG_DESCRIPTION = "Strong entity tag of the offer as in the body; send it back as If-Match when you save."
