@@ -45,7 +45,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db import connections, router, transaction
 from django.db.models import F, Model
 from django.http import Http404
@@ -61,7 +61,7 @@ from rest_framework.views import set_rollback
 if TYPE_CHECKING:
     from rest_framework.viewsets import ModelViewSet
 
-    _ViewBase = ModelViewSet
+    _ViewBase = ModelViewSet[Any]
 else:
     _ViewBase = object
 
@@ -227,19 +227,19 @@ class ConditionalUpdateMixin(_ViewBase):
             if not model._base_manager.using(db).filter(pk=instance.pk).update(**{pk_name: F(pk_name)}):
                 raise Http404(f"No {model._meta.object_name} matches the given query.")
         queryset = self.get_queryset().using(db)
-        queryset = queryset.select_for_update(of=("self",)) if features.has_select_for_update_of else (
-            queryset.select_for_update()
-        )
+        # OF the offer's row only: a select_related hotel row stays unlocked for other offers' writers.
+        of = ("self",) if features.has_select_for_update_of else ()
         try:
-            return queryset.get(pk=instance.pk)
-        except model.DoesNotExist:
+            locked: Model = queryset.select_for_update(of=of).get(pk=instance.pk)
+        except ObjectDoesNotExist:
             raise Http404(f"No {model._meta.object_name} matches the given query.") from None
+        return locked
 
     # -- DRF hooks -----------------------------------------------------------------------
 
     def get_serializer_context(self) -> dict[str, Any]:
         """The view's context; plus ``"check_precondition"`` when :attr:`serializer_checks_precondition` is set."""
-        context = super().get_serializer_context()
+        context = dict(super().get_serializer_context())
         if self.serializer_checks_precondition:
             context[CHECK_PRECONDITION] = self._check_precondition_from_serializer
         return context

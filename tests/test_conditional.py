@@ -357,7 +357,9 @@ def test_delete_with_the_current_etag_deletes(client, spa):
 
 def test_required_if_match_refuses_writes_without_it_with_428(client, spa):
     for method in ("patch", "put"):
-        response = getattr(client, method)(url(spa, "required"), {"title": "x", "short_description": "y"}, format="json")
+        response = getattr(client, method)(
+            url(spa, "required"), {"title": "x", "short_description": "y"}, format="json"
+        )
         assert response.status_code == 428
         assert "If-Match" in response.json()["detail"]
     assert client.delete(url(spa, "required")).status_code == 428
@@ -376,7 +378,9 @@ def test_required_if_match_refuses_writes_without_it_with_428(client, spa):
 def test_a_serializer_can_take_the_lock_and_call_the_check_under_it(client, spa):
     etag = client.get(url(spa))["ETag"]
     _offer_model().objects.filter(pk=spa.pk).update(title="Saved meanwhile")
-    assert client.patch(url(spa, "serializer-locks"), {"tag": "x"}, format="json", HTTP_IF_MATCH=etag).status_code == 412
+    assert (
+        client.patch(url(spa, "serializer-locks"), {"tag": "x"}, format="json", HTTP_IF_MATCH=etag).status_code == 412
+    )
 
     etag = client.get(url(spa))["ETag"]
     response = client.patch(url(spa, "serializer-locks"), {"tag": "x"}, format="json", HTTP_IF_MATCH=etag)

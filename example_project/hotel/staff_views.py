@@ -39,9 +39,9 @@ _IF_MATCH = OpenApiParameter(
     "If-Match",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="The ETag of the offer as you read it (from GET), e.g. `\"3f2a...\"`: the write is done only if "
+    description='The ETag of the offer as you read it (from GET), e.g. `"3f2a..."`: the write is done only if '
     "the offer is still that version, else 412 with the offer as it is now. `*`: any version. Without it "
-    "the write is unconditional, unless HOTEL_OFFER_REQUIRE_IF_MATCH is on (428). A weak tag (`W/\"...\"`) "
+    'the write is unconditional, unless HOTEL_OFFER_REQUIRE_IF_MATCH is on (428). A weak tag (`W/"..."`) '
     "never matches.",
 )
 _ETAG_DESCRIPTION = "Strong entity tag of the offer as in the body; send it back as If-Match when you save."
@@ -91,15 +91,23 @@ _WRITE_DESCRIPTION = (
     update=extend_schema(
         parameters=[_HOTEL_SLUG, _OFFER_ID, _IF_MATCH, _ETAG_ON_WRITE],
         request=_WRITE_BODIES,
-        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
-                   **_WRITE_ERRORS, **_PRECONDITION_ANSWERS},
+        responses={
+            200: OfferStaffSerializer,
+            404: OpenApiResponse(description="No such offer in this hotel."),
+            **_WRITE_ERRORS,
+            **_PRECONDITION_ANSWERS,
+        },
         description=_WRITE_DESCRIPTION,
     ),
     partial_update=extend_schema(
         parameters=[_HOTEL_SLUG, _OFFER_ID, _IF_MATCH, _ETAG_ON_WRITE],
         request=_WRITE_BODIES,
-        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
-                   **_WRITE_ERRORS, **_PRECONDITION_ANSWERS},
+        responses={
+            200: OfferStaffSerializer,
+            404: OpenApiResponse(description="No such offer in this hotel."),
+            **_WRITE_ERRORS,
+            **_PRECONDITION_ANSWERS,
+        },
         description=_WRITE_DESCRIPTION,
     ),
     destroy=extend_schema(

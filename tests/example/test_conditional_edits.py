@@ -60,7 +60,9 @@ def test_get_of_an_offer_carries_its_etag_and_the_list_none(api, photo_offer):
 
 def test_etag_changes_when_the_photo_changes(api, photo_offer):
     before = api.get(detail(photo_offer))["ETag"]
-    assert api.post(f"{detail(photo_offer)}upload-image/", {"photo": upload("new.png", image_bytes())}).status_code == 200
+    assert (
+        api.post(f"{detail(photo_offer)}upload-image/", {"photo": upload("new.png", image_bytes())}).status_code == 200
+    )
 
     assert api.get(detail(photo_offer))["ETag"] != before
 
@@ -92,8 +94,9 @@ def test_the_second_save_of_the_same_version_is_412_with_the_offer_as_the_first_
     assert list(sent) == []
 
     # The frontend shows both versions; the user keeps theirs: saved with the new ETag.
-    retry = api.patch(detail(photo_offer), {**mine, "title": "Golf Break for two"}, format="json",
-                      HTTP_IF_MATCH=response["ETag"])
+    retry = api.patch(
+        detail(photo_offer), {**mine, "title": "Golf Break for two"}, format="json", HTTP_IF_MATCH=response["ETag"]
+    )
     assert retry.status_code == 200
     assert state(photo_offer)[0:3:2] == ("Golf Break for two", "Spa")
 

@@ -100,8 +100,10 @@ urlpatterns = [*example_urlpatterns, path("api/staff/", include(_router.urls))]
 
 
 def form(offer: dict, **changes: Any) -> dict:
-    """What the frontend's edit form sends as JSON: every field as it read it (empty ones as ""), with the user's changes."""
-    body = {key: "" if value is None else value for key, value in offer.items() if key not in ("id", "created_at", "photo")}
+    """The whole edit form as JSON, as the frontend sends it: every field as read ("" for empty), plus the changes."""
+    body = {
+        key: "" if value is None else value for key, value in offer.items() if key not in ("id", "created_at", "photo")
+    }
     return {**body, **changes}
 
 
@@ -155,6 +157,13 @@ SCENARIOS = {
 }
 
 
+def _send(
+    barrier: threading.Barrier, client: Client, offer_id: int, body: dict, etag: str | None, photo: bool
+) -> requests.Response:
+    barrier.wait()
+    return client.patch(offer_id, body, etag, photo)
+
+
 def run_pairs(live_server, killarney, scenario: str) -> tuple[Tally, list[int]]:
     """Race ``PAIRS`` pairs of edits; return the tally and the number of events each pair sent."""
     collection, conditional, photo = SCENARIOS[scenario]
@@ -174,12 +183,11 @@ def run_pairs(live_server, killarney, scenario: str) -> tuple[Tally, list[int]]:
             sent.clear()
             barrier = threading.Barrier(2)
 
-            def send(client: Client, body: dict, etag: str | None, with_photo: bool) -> requests.Response:
-                barrier.wait()
-                return client.patch(offer.pk, body, etag, with_photo)
-
             with ThreadPoolExecutor(2) as pool:
-                futures = [pool.submit(send, a, body_a, etag_a, photo), pool.submit(send, b, body_b, etag_b, False)]
+                futures = [
+                    pool.submit(_send, barrier, a, offer.pk, body_a, etag_a, photo),
+                    pool.submit(_send, barrier, b, offer.pk, body_b, etag_b, False),
+                ]
                 response_a, response_b = (future.result() for future in futures)
 
             offer.refresh_from_db()
