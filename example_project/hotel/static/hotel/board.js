@@ -103,6 +103,9 @@
     text('.offer-title', offer.title);
     text('.offer-tag', offer.tag);
     text('.offer-validity', validity(offer.valid_from, offer.valid_to));
+    const validityEl = el.querySelector('.offer-validity');
+    validityEl.dataset.from = offer.valid_from || '';
+    validityEl.dataset.to = offer.valid_to || '';
     text('.offer-short', offer.short_description);
     text('.offer-details', offer.details_text);
     const link = el.querySelector('.offer-book');

@@ -95,6 +95,9 @@
     // than insert HTML it has no sanitizer for.
     text('.offer-details', offer.details_text);
     text('.offer-validity', validity(offer.valid_from, offer.valid_to));
+    const validityEl = el.querySelector('.offer-validity');
+    validityEl.dataset.from = offer.valid_from || '';
+    validityEl.dataset.to = offer.valid_to || '';
     const link = el.querySelector('.offer-book');
     if (offer.book_now_url) link.href = offer.book_now_url;
     else link.removeAttribute('href');

@@ -138,14 +138,14 @@
 
     // ------------------------------------------------------------------ events
 
-    /** "applied", "stale" (older than shown) or "check" (cannot tell: fetch the offer). */
+    /** "applied", "same" (nothing to change), "stale" (older than shown) or "check" (cannot tell: fetch). */
     function eventPart(part, t, value) {
       if (part.snap ? t !== null && t > part.v : t !== null && t >= part.v) {
         put(part, value, t, false);
         return 'applied';
       }
       // Nothing would change: whichever of the two is newer, what is shown is right.
-      if (same(part.value, value)) return 'applied';
+      if (same(part.value, value)) return 'same';
       return part.snap || t === null ? 'check' : 'stale';
     }
 
@@ -154,7 +154,8 @@
         refreshOne(id);
         return 'refetching';
       }
-      return outcomes.includes('applied') ? 'applied' : 'stale';
+      if (outcomes.includes('applied')) return 'applied';
+      return outcomes.includes('stale') ? 'stale' : 'applied';
     }
 
     /**
