@@ -77,7 +77,7 @@
 
   function validity(from, to) {
     const day = (iso) =>
-      new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', timeZone: 'UTC' });
+      new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
     if (from && to) return `Valid ${day(from)} – ${day(to)}`;
     if (from) return `Valid from ${day(from)}`;
     if (to) return `Valid until ${day(to)}`;
