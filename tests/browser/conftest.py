@@ -16,6 +16,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,7 +28,7 @@ from django.test import Client
 from PIL import Image, ImageDraw
 from rest_framework.authtoken.models import Token
 
-from tests.e2e.conftest import use_soketi
+from tests.e2e.conftest import shared_database_url, use_soketi
 from tests.e2e.harness import Soketi, ensure_node_modules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -437,3 +440,44 @@ class DirectTrigger:
         if offer_id is not None:
             data["offer_id"] = offer_id
         self.send("offers-updated", data, event_id, changed_at)
+
+
+#: Writer processes of the convergence tests, and writes each makes.
+WRITERS = 2
+OPS_PER_WRITER = 40
+
+
+def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
+    """Run the writer processes (``tests/browser/writer.py``) at the same time, on the test database.
+
+    Returns all their events (each process's in the order it sent them) and how many writes
+    of each kind succeeded. Needs hotels ``killarney`` and ``galway``.
+    """
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.writer_settings",
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "example_project")]),
+        "DATABASE_URL": shared_database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    start = time.time() + 3  # after both processes have set Django up
+    outs = [tmp_path / f"writer-{k}.json" for k in range(WRITERS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.browser.writer", str(out), "--seed", str(seed * 100 + k),
+             "--ops", str(OPS_PER_WRITER), "--start", str(start)],
+            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for k, out in enumerate(outs)
+    ]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0, output.decode()
+    results = [json.loads(out.read_text()) for out in outs]
+    done = Counter()
+    for result in results:
+        done.update(result["done"])
+        assert sum(result["done"].values()) >= OPS_PER_WRITER // 2, result  # not all lost to the other writer
+    return [event for result in results for event in result["events"]], done

@@ -6,7 +6,8 @@ writers overlap), then makes ``K`` random writes to the offers of hotel ``killar
 creates (some inactive, some with a photo), edits of one to three fields, photo uploads,
 edits with a new photo in the same save, cleared photos, deletes, and moves to hotel
 ``galway`` and back. Writes that lose a race with the other writer (the offer is gone)
-are skipped. Every event sent is written to ``OUT`` as JSON ``[{name, channel, data}]``.
+are skipped. ``OUT`` gets JSON ``{"events": [{name, channel, data}], "done": {operation: count},
+"skipped": count}``: every event sent, in the order this process sent them.
 """
 
 from __future__ import annotations
@@ -76,61 +77,79 @@ def main() -> None:
             setattr(offer, field, changes[field]())
         return fields
 
-    def create() -> None:
+    def create() -> bool:
         offer = Offer(hotel=killarney, title=f"{name} new {next(counter)}", short_description="New",
                       is_active=rng.random() < 0.8, sort_order=rng.randrange(5))
         if rng.random() < 0.4:
             new_photo(offer)
         offer.save()
+        return True
 
-    def update() -> None:
+    def update() -> bool:
         offer = any_offer()
-        if offer is not None:
-            offer.save(update_fields=edit(offer))
+        if offer is None:
+            return False
+        offer.save(update_fields=edit(offer))
+        return True
 
-    def photo() -> None:
+    def photo() -> bool:
         offer = any_offer()
-        if offer is not None:
-            new_photo(offer)
-            offer.save(update_fields=["photo"])
+        if offer is None:
+            return False
+        new_photo(offer)
+        offer.save(update_fields=["photo"])
+        return True
 
-    def edit_and_photo() -> None:
+    def edit_and_photo() -> bool:
         offer = any_offer()
-        if offer is not None:
-            fields = edit(offer)
-            new_photo(offer)
-            offer.save(update_fields=[*fields, "photo"])
+        if offer is None:
+            return False
+        fields = edit(offer)
+        new_photo(offer)
+        offer.save(update_fields=[*fields, "photo"])
+        return True
 
-    def clear_photo() -> None:
+    def clear_photo() -> bool:
         offer = any_offer()
-        if offer is not None and offer.photo:
-            offer.photo = None
-            offer.save(update_fields=["photo"])
+        if offer is None or not offer.photo:
+            return False
+        offer.photo = None
+        offer.save(update_fields=["photo"])
+        return True
 
-    def delete() -> None:
+    def delete() -> bool:
         # Keep a few offers to work on.
-        if Offer.objects.filter(hotel=killarney).count() > 3:
-            offer = any_offer()
-            if offer is not None:
-                offer.delete()
+        offer = any_offer() if Offer.objects.filter(hotel=killarney).count() > 3 else None
+        if offer is None:
+            return False
+        offer.delete()
+        return True
 
-    def move(source, target) -> None:
+    def move(source, target) -> bool:
         offer = any_offer(source)
-        if offer is not None:
-            offer.hotel = target
-            offer.save(update_fields=["hotel"])
+        if offer is None:
+            return False
+        offer.hotel = target
+        offer.save(update_fields=["hotel"])
+        return True
 
-    operations = [
-        (create, 12), (update, 30), (photo, 18), (edit_and_photo, 8), (clear_photo, 6), (delete, 8),
-        (lambda: move(killarney, galway), 5), (lambda: move(galway, killarney), 5),
-    ]
-    done = skipped = 0
+    def move_away() -> bool:
+        return move(killarney, galway)
+
+    def move_back() -> bool:
+        return move(galway, killarney)
+
+    operations = {
+        create: 12, update: 30, photo: 18, edit_and_photo: 8, clear_photo: 6, delete: 8, move_away: 5, move_back: 5,
+    }
+    done: dict[str, int] = {}
+    skipped = 0
     time.sleep(max(0.0, args.start - time.time()))
     for _ in range(args.ops):
-        operation = rng.choices([op for op, _ in operations], [weight for _, weight in operations])[0]
+        operation = rng.choices(list(operations), list(operations.values()))[0]
         try:
-            operation()
-            done += 1
+            if operation():
+                done[operation.__name__] = done.get(operation.__name__, 0) + 1
         except (Offer.DoesNotExist, DatabaseError):
             skipped += 1  # the other writer deleted it in between
         time.sleep(rng.random() * 0.005)

@@ -15,11 +15,6 @@
 
   const live = window.OffersLive;
   const config = JSON.parse(document.getElementById('guest-config').textContent);
-  /** What a guest sees of an offer (the public API's fields). */
-  const PUBLIC_FIELDS = [
-    'id', 'title', 'short_description', 'details_text', 'details_html', 'valid_from', 'valid_to',
-    'tag', 'book_now_url', 'sort_order', 'created_at',
-  ];
 
   const $ = (id) => document.getElementById(id);
   const listEl = $('offers');
@@ -34,13 +29,7 @@
   const store = live.createStore({
     loadList: loaders.loadList,
     loadOne: loaders.loadOne,
-    // Events carry every offer, active or not; the public API only active ones (no is_active).
-    project(offer) {
-      if (offer.is_active === false) return null;
-      const shown = {};
-      for (const name of PUBLIC_FIELDS) shown[name] = offer[name] ?? null;
-      return shown;
-    },
+    project: live.publicView, // inactive offers are not shown
     onChange(reason) {
       if (reason === 'list') {
         showLoadError('');

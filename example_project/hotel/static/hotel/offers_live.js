@@ -350,6 +350,23 @@
     return { handle, refresh, refreshOne, accept, offers, clock, busy };
   }
 
+  /** What a guest sees of an offer: the public API's fields (photo_url is the other part). */
+  const PUBLIC_FIELDS = [
+    'id', 'title', 'short_description', 'details_text', 'details_html', 'valid_from', 'valid_to',
+    'tag', 'book_now_url', 'sort_order', 'created_at',
+  ];
+
+  /**
+   * The guest page's projection: null (not shown) for an inactive offer — events carry every
+   * offer, the public API only active ones, without is_active — else the public fields.
+   */
+  function publicView(offer) {
+    if (offer.is_active === false) return null;
+    const shown = {};
+    for (const name of PUBLIC_FIELDS) shown[name] = offer[name] ?? null;
+    return shown;
+  }
+
   function withoutPhoto(offer) {
     const { photo: _photo, photo_url: _url, ...rest } = offer;
     return rest;
@@ -418,7 +435,9 @@
     return 'offline'; // unavailable (pusher-js keeps retrying), failed, disconnected
   }
 
-  const api = { EVENTS, timeKey, snapshotStamp, createStore, compareOffers, apiLoaders, connect, connectionLabel };
+  const api = {
+    EVENTS, timeKey, snapshotStamp, createStore, compareOffers, publicView, apiLoaders, connect, connectionLabel,
+  };
   root.OffersLive = api;
   if (typeof module === 'object' && module.exports) module.exports = api;
 })(typeof window !== 'undefined' ? window : globalThis);
