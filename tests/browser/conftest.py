@@ -411,7 +411,8 @@ class DirectTrigger:
         """Already complete ``(name, data)`` events, in this order (batches of 10 keep the order)."""
         for start in range(0, len(events), 10):
             self.client.trigger_batch([
-                {"channel": self.channel, "name": name, "data": json.dumps(data)} for name, data in events[start:start + 10]
+                {"channel": self.channel, "name": name, "data": json.dumps(data)}
+                for name, data in events[start:start + 10]
             ])
 
     def updated(self, offer: dict, event_id: str, changed_at: datetime.datetime, **changes) -> None:

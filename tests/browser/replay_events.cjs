@@ -87,7 +87,8 @@ async function main() {
       }
     }
   }
-  process.stdout.write(JSON.stringify({ runs: input.permutations, redelivered, failures: failures.slice(0, 3), failed: failures.length }));
+  const summary = { runs: input.permutations, redelivered, failed: failures.length, failures: failures.slice(0, 3) };
+  process.stdout.write(JSON.stringify(summary));
 }
 
 main().catch((error) => {

@@ -57,8 +57,8 @@ def test_pages_equal_the_api_for_any_arrival_order(seed, realtime, open_board, o
 
     # Events on one channel from one sender arrive in the order sent: the marker comes last.
     expect(board.activity(event_id=marker["event_id"])).to_have_count(1, timeout=15_000)
-    guest.page.wait_for_function(f"() => Number(document.body.dataset.events || 0) >= {guest_events_before + len(events) + 1}",
-                                 timeout=15_000)
+    applied = guest_events_before + len(events) + 1
+    guest.page.wait_for_function(f"() => Number(document.body.dataset.events || 0) >= {applied}", timeout=15_000)
     assert board.shown() == shown(killarney.list(), staff=True)
     assert guest.shown() == shown(public_offers(live_server.url, "killarney"), staff=False)
     assert fetches == []

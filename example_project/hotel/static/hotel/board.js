@@ -88,8 +88,8 @@
 
   /** "1 Dec 2026 – 31 Jan 2027", "from 1 Dec 2026", "until 31 Jan 2027" or "". */
   function validity(from, to) {
-    const day = (iso) =>
-      new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
+    const format = { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' };
+    const day = (iso) => new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', format);
     if (from && to) return `${day(from)} – ${day(to)}`;
     if (from) return `from ${day(from)}`;
     if (to) return `until ${day(to)}`;

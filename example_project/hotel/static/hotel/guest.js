@@ -65,8 +65,8 @@
   }
 
   function validity(from, to) {
-    const day = (iso) =>
-      new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+    const format = { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' };
+    const day = (iso) => new Date(`${iso}T00:00:00Z`).toLocaleDateString('en-GB', format);
     if (from && to) return `Valid ${day(from)} – ${day(to)}`;
     if (from) return `Valid from ${day(from)}`;
     if (to) return `Valid until ${day(to)}`;
@@ -127,7 +127,9 @@
     onEvent(name, payload) {
       const result = store.handle(name, payload);
       // How many events this page applied (tests read it: another hotel's never count).
-      if (result.outcome !== 'duplicate' && result.outcome !== 'ignored') document.body.dataset.events = String(++events);
+      if (result.outcome !== 'duplicate' && result.outcome !== 'ignored') {
+        document.body.dataset.events = String(++events);
+      }
     },
   });
   if (!pusher) {

@@ -183,7 +183,10 @@
           result = { outcome: 'refetching', id: offer.id };
         } else {
           const found = record(offer.id);
-          const outcomes = [eventPart(found.fields, t, project(offer)), eventPart(found.photo, t, offer.photo_url ?? null)];
+          const outcomes = [
+            eventPart(found.fields, t, project(offer)),
+            eventPart(found.photo, t, offer.photo_url ?? null),
+          ];
           result = { outcome: settle(offer.id, outcomes), id: offer.id, title: offer.title };
         }
       } else if (name === 'offer-deleted') {
@@ -376,8 +379,13 @@
 
   /** GETs of the page's API (list and one offer), answers stamped with snapshotStamp. */
   function apiLoaders(listUrl, headers) {
-    const get = (url) =>
-      fetch(url, { headers: { Accept: 'application/json', ...(headers || {}) }, credentials: 'same-origin', cache: 'no-store' });
+    // no-store: an answer from a cache would be older than its Date or X-Offers-As-Of says.
+    const init = {
+      headers: { Accept: 'application/json', ...(headers || {}) },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    };
+    const get = (url) => fetch(url, init);
     return {
       async loadList() {
         const response = await get(listUrl);
@@ -423,7 +431,9 @@
     const channel = pusher.subscribe(config.channel);
     let subscriptions = 0;
     channel.bind('pusher:subscription_succeeded', () => handlers.onSubscribed(++subscriptions));
-    channel.bind('pusher:subscription_error', (error) => handlers.onSubscriptionError && handlers.onSubscriptionError(error));
+    channel.bind('pusher:subscription_error', (error) => {
+      if (handlers.onSubscriptionError) handlers.onSubscriptionError(error);
+    });
     for (const name of EVENTS) channel.bind(name, (payload) => handlers.onEvent(name, payload));
     return pusher;
   }
