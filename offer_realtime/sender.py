@@ -6,7 +6,9 @@ reads the committed offers (one query per batch, on the thread's own database
 connection), builds the events and sends them in order, up to ten per ``trigger_batch``
 call, reusing the backend's HTTP connection; it retries transient failures with capped
 exponential backoff (holding back later events, so order is kept) and gives up on
-permanent ones. At interpreter exit it gets ``FLUSH_TIMEOUT`` seconds to send what it holds.
+permanent ones. At interpreter exit (a recycled or stopped worker) it keeps that backoff
+for up to ``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent,
+gave up and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
 
 The events live in memory: a process that dies loses what it held. Choose the
 ``task`` mode when events must survive that.
