@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 
-import common  # noqa: F401 - puts the repository and the example project on sys.path
+import common  # also puts the repository and the example project on sys.path
 
 from tests.e2e.harness import Soketi, Subscriber
 from tests.e2e.proxy import FaultyProxy

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 
-import common  # noqa: F401 - puts the repository and the example project on sys.path
+import common  # also puts the repository and the example project on sys.path
 
 from tests.e2e.gunicorn_server import GunicornServer
 from tests.e2e.harness import Soketi, Subscriber
