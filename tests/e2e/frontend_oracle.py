@@ -38,12 +38,19 @@ import re
 import time
 from typing import Any, Callable, Iterable, Optional
 
-__all__ = ["PublicView", "StaffView", "expected_public", "expected_staff", "strip_cache_buster", "view_diff"]
+__all__ = ["NOT_COMPARED", "PublicView", "StaffView", "expected_public", "expected_staff", "strip_cache_buster", "view_diff"]
 
 Offer = dict[str, Any]
 Fetch = Callable[[], list[Offer]]
 
 _CACHE_BUSTER = re.compile(r"\?t=\d+\Z")
+
+#: Keys of an offer that :func:`view_diff` leaves out by default. ``photo`` is the raw
+#: stored value (``image/upload/v<version>/<public_id>.<format>``): ``offer-image-updated``
+#: carries only ``photo_url``, so after a photo-only change the frontend's copy of ``photo``
+#: is stale by design. The frontend neither shows it nor sends it back (its form sends
+#: ``photo_url``), so the photo is compared through ``photo_url`` alone.
+NOT_COMPARED = frozenset({"photo"})
 
 
 def _now_ms() -> int:
@@ -200,8 +207,11 @@ def expected_public(api_offers: Iterable[Offer]) -> dict[Any, Offer]:
     return {o["id"]: o for o in api_offers if o.get("is_active") is True}
 
 
-def view_diff(shown: dict[Any, Offer], expected: dict[Any, Offer]) -> list[str]:
-    """Readable differences between a view and the API (empty when they agree)."""
+def view_diff(
+    shown: dict[Any, Offer], expected: dict[Any, Offer], ignore: Iterable[str] = NOT_COMPARED
+) -> list[str]:
+    """Readable differences between a view and the API (empty when they agree), except ``ignore``d keys."""
+    ignored = set(ignore)
     problems = []
     for offer_id in sorted(set(shown) - set(expected), key=str):
         problems.append(f"offer {offer_id} is shown but the API does not have it: {shown[offer_id].get('title')!r}")
@@ -209,7 +219,7 @@ def view_diff(shown: dict[Any, Offer], expected: dict[Any, Offer]) -> list[str]:
         problems.append(f"offer {offer_id} is missing from the view: {expected[offer_id].get('title')!r}")
     for offer_id in sorted(set(shown) & set(expected), key=str):
         a, b = shown[offer_id], expected[offer_id]
-        for key in sorted(set(a) | set(b)):
+        for key in sorted((set(a) | set(b)) - ignored):
             if a.get(key, "<absent>") != b.get(key, "<absent>"):
                 problems.append(
                     f"offer {offer_id} field {key!r}: view has {a.get(key, '<absent>')!r}, "
