@@ -8,7 +8,6 @@ a database. The same idea as ``parent_watchdog.cjs`` for the Node children.
 
 import os
 import signal
-import sys
 import threading
 
 
@@ -16,11 +15,19 @@ def when_ready(server):
     """Start watching stdin in the master once it is listening."""
 
     def watch() -> None:
+        # os.read on the descriptor, not sys.stdin: a thread blocked inside the buffered
+        # reader holds its lock, and workers forked meanwhile would inherit it held and
+        # abort at interpreter shutdown.
         try:
-            while sys.stdin.buffer.read(65536):
+            while os.read(0, 65536):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+# gunicorn 24+ opens a control socket at a fixed path in $HOME by default; concurrent test
+# servers would fight over it. (Older versions ignore the unknown setting.)
+control_socket_disable = True
