@@ -151,6 +151,7 @@ class RealHost:
                     "--workers", "2", "--worker-class", "sync",
                     "--bind", f"127.0.0.1:{self.port}",
                     "--timeout", "60", "--graceful-timeout", "10",
+                    "--access-logfile", "-", "--access-logformat", "access %(p)s %(m)s %(U)s %(s)s",
                     "realhost.wsgi:application",
                 ],
                 cwd=REALHOST_DIR,
@@ -182,6 +183,11 @@ class RealHost:
         if self._server is not None:
             _terminate(self._server, graceful=True, timeout=20.0)
             self._server = None
+
+    def access_log(self) -> list[tuple[str, str, str, str]]:
+        """(worker pid, method, path, status) of every request served so far."""
+        text = (self.workdir / "gunicorn.log").read_text("utf-8", "replace")
+        return [tuple(line.split()[1:5]) for line in text.splitlines() if line.startswith("access ")]
 
     def server_log(self) -> str:
         """What gunicorn and the app logged so far."""
@@ -606,6 +612,7 @@ def test_rapid_fire_operations_lose_nothing(realhost, frontend, api):
     """The frontend's checklist: 5 creates, 3 edits, 2 deletes in quick succession,
     concurrently across gunicorn's two workers (so two sender threads)."""
     mark = frontend.mark()
+    served_before = len(realhost.access_log())
     with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
         ids = list(pool.map(
             lambda n: api.call("POST", api.url(), 201, json={
@@ -620,6 +627,8 @@ def test_rapid_fire_operations_lose_nothing(realhost, frontend, api):
     received = frontend.settle(mark, ["offer-created"] * 5 + ["offer-updated"] * 3 + ["offer-deleted"] * 2,
                                "rapid fire (5 creates, 3 edits, 2 deletes)", ordered=False)
     assert len({e["data"]["event_id"] for e in received}) == 10
+    writes = [r for r in realhost.access_log()[served_before:] if r[1] in ("POST", "PATCH", "DELETE")]
+    assert len(writes) >= 10 and len({pid for pid, *_ in writes[:10]}) == 2, writes  # both workers wrote
 
 
 def test_long_lived_tabs_match_the_api_after_every_flow(realhost, long_lived_tabs):
