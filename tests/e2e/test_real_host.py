@@ -241,14 +241,16 @@ def realhost(soketi, tmp_path_factory, request):
 
 
 def _report(request, seconds: float) -> None:
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    plugins = request.config.pluginmanager
+    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is None or not FLOW_EVENTS:
         return
-    reporter.write_line("")
-    reporter.write_line(f"real host e2e ({seconds:.1f} s incl. set-up): events pusher-js received per flow")
-    for flow, names in FLOW_EVENTS.items():
-        counts = ", ".join(f"{n} {name}" for name, n in collections.Counter(names).items()) or "none"
-        reporter.write_line(f"  {flow}: {len(names)} ({counts})")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.write_line("")
+        reporter.write_line(f"real host e2e ({seconds:.1f} s incl. set-up): events pusher-js received per flow")
+        for flow, names in FLOW_EVENTS.items():
+            counts = ", ".join(f"{n} {name}" for name, n in collections.Counter(names).items()) or "none"
+            reporter.write_line(f"  {flow}: {len(names)} ({counts})")
 
 
 # -- the API as the frontend uses it ------------------------------------------------------
