@@ -36,7 +36,8 @@ from __future__ import annotations
 import copy
 import re
 import time
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Optional
+from collections.abc import Callable, Iterable
 
 __all__ = ["NOT_COMPARED", "PublicView", "StaffView", "expected_public", "expected_staff", "strip_cache_buster", "view_diff"]
 
@@ -143,7 +144,7 @@ class StaffView:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _index(self, offer_id: Any) -> Optional[int]:
+    def _index(self, offer_id: Any) -> int | None:
         for index, offer in enumerate(self.offers):
             if offer.get("id") == offer_id:
                 return index

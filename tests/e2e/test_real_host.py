@@ -28,7 +28,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -360,7 +361,7 @@ class Frontend:
         for its ``offer-updated``: anything the flow sent beyond ``expected`` (a stray image
         event, a duplicate) arrives before it. Then both views must equal the API.
         """
-        events = self.new_events(mark, len(expected))
+        self.new_events(mark, len(expected))
         self._sentinel_tag += 1
         tag = f"sentinel-{flow}-{self._sentinel_tag}"[:50]
         self.api.call("PATCH", self.api.url(self.host.sentinel), 200, json={"tag": tag})
