@@ -36,10 +36,18 @@ from __future__ import annotations
 import copy
 import re
 import time
-from typing import Any, Optional
 from collections.abc import Callable, Iterable
+from typing import Any
 
-__all__ = ["NOT_COMPARED", "PublicView", "StaffView", "expected_public", "expected_staff", "strip_cache_buster", "view_diff"]
+__all__ = [
+    "NOT_COMPARED",
+    "PublicView",
+    "StaffView",
+    "expected_public",
+    "expected_staff",
+    "strip_cache_buster",
+    "view_diff",
+]
 
 Offer = dict[str, Any]
 Fetch = Callable[[], list[Offer]]

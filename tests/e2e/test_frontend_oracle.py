@@ -43,7 +43,8 @@ def deleted(offer_id, title="x"):
 
 
 def image(offer_id, url):
-    return "offer-image-updated", {"offer_id": offer_id, "offer_title": "x", "photo_url": url, "action": "image-updated"}
+    data = {"offer_id": offer_id, "offer_title": "x", "photo_url": url, "action": "image-updated"}
+    return "offer-image-updated", data
 
 
 def sync(offer_id=None):
