@@ -27,7 +27,7 @@ def test_size_is_utf8_bytes_of_the_sent_json():
 def test_oversized_offer_sends_the_truncated_fallback_and_warns(hotel, caplog):
     # 6,000 two-byte characters: under 10,240 characters, over 10,240 bytes.
     with capture_broadcasts() as sent:
-        offer = Offer.objects.create(hotel=hotel, title="Big", details="é" * 6000)
+        offer = Offer.objects.create(hotel=hotel, title="Big", details_html="é" * 6000)
     assert [(e.name, e.without_identity()) for e in sent] == [
         ("offer-created", {"offer": {"id": offer.pk}, "action": "created", "truncated": True})
     ]
@@ -38,7 +38,7 @@ def test_oversized_offer_sends_the_truncated_fallback_and_warns(hotel, caplog):
 
 def test_limit_is_configurable(hotel):
     with override_settings(OFFER_REALTIME={"MAX_PAYLOAD_BYTES": 20_000}), capture_broadcasts() as sent:
-        Offer.objects.create(hotel=hotel, title="Big", details="é" * 6000)
+        Offer.objects.create(hotel=hotel, title="Big", details_html="é" * 6000)
     assert "truncated" not in sent[0].data
     assert sent[0].size() > 10_240
 

@@ -120,7 +120,7 @@ class TestSocketId:
         with capture_broadcasts() as sent:
             response = client.post(
                 "/api/staff/hotel/killarney/offers/",
-                {"title": "From tab A"},
+                {"title": "From tab A", "short_description": "Two nights"},
                 format="json",
                 HTTP_X_PUSHER_SOCKET_ID="1234.5678",
             )
@@ -130,7 +130,7 @@ class TestSocketId:
     def test_malformed_header_is_ignored_with_a_warning(self, hotel, settings, caplog):
         with capture_broadcasts() as sent:
             staff_client(hotel).post(
-                "/api/staff/hotel/killarney/offers/", {"title": "x"}, format="json",
+                "/api/staff/hotel/killarney/offers/", {"title": "x", "short_description": "y"}, format="json",
                 HTTP_X_PUSHER_SOCKET_ID="evil",
             )
         assert [e.socket_id for e in sent] == [None]

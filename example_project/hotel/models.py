@@ -26,20 +26,28 @@ class StaffProfile(models.Model):
 
 
 class Offer(models.Model):
-    """A special offer a hotel shows its guests; every change is broadcast to staff."""
+    """A special offer a hotel shows its guests; every change is broadcast to staff.
+
+    The fields, their names, types and options are the real hotel backend's (the one the
+    staff frontend was written for), except the photo: an ``ImageField`` here, stored on
+    local media or on Cloudinary through django-cloudinary-storage, where that project
+    has a ``cloudinary.models.CloudinaryField``.
+    """
 
     hotel = models.ForeignKey(Hotel, on_delete=models.CASCADE, related_name="offers")
     title = models.CharField(max_length=200)
-    short_description = models.CharField(max_length=500, blank=True)
-    details = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    short_description = models.TextField()
+    details_text = models.TextField(blank=True)
+    # Rich HTML, can be long: the one field that can push an event over Pusher's 10 KB.
+    details_html = models.TextField(blank=True)
     valid_from = models.DateField(null=True, blank=True)
-    valid_until = models.DateField(null=True, blank=True)
-    photo = models.ImageField(upload_to="offers/", blank=True)
-    is_active = models.BooleanField(default=True)
+    valid_to = models.DateField(null=True, blank=True)
+    tag = models.CharField(max_length=50, blank=True)
+    book_now_url = models.URLField(blank=True)
+    photo = models.ImageField(upload_to="offers/", blank=True, null=True)
     sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["sort_order", "-created_at"]

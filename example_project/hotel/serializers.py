@@ -8,28 +8,27 @@ from hotel.models import Offer
 class OfferStaffSerializer(serializers.ModelSerializer):
     """An offer as staff see it (the ``offer`` of offer-created and offer-updated)."""
 
-    hotel = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     photo_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Offer
         fields = [
             "id",
-            "hotel",
             "title",
             "short_description",
-            "details",
-            "price",
+            "details_text",
+            "details_html",
             "valid_from",
-            "valid_until",
+            "valid_to",
+            "tag",
+            "book_now_url",
             "photo",
             "photo_url",
-            "is_active",
             "sort_order",
+            "is_active",
             "created_at",
-            "updated_at",
         ]
-        read_only_fields = ["id", "hotel", "photo", "photo_url", "created_at", "updated_at"]
+        read_only_fields = ["id", "photo", "created_at"]
 
     def get_photo_url(self, offer: Offer) -> str | None:
         """The photo's URL as the storage gives it (absolute on Cloudinary), or None."""

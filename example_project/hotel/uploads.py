@@ -290,7 +290,7 @@ def replace_offer_photo(offer: Offer, photo: CheckedPhoto) -> Offer:
                 raise Http404("No Offer matches the given query.") from None
             old_name = locked.photo.name
             locked.photo = new_name
-            locked.save(update_fields=["photo", "updated_at"])
+            locked.save(update_fields=["photo"])
             if old_name and old_name != new_name:
                 transaction.on_commit(_deleter(storage, old_name))
     except BaseException:

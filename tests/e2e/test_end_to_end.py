@@ -110,8 +110,8 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
     assert admin.login(username="admin", password="pw")
     response = admin.post(
         f"/admin/hotel/offer/{offer.pk}/change/",
-        {"hotel": killarney.pk, "title": "From the admin", "short_description": "", "details": "",
-         "is_active": "on", "sort_order": 0},
+        {"hotel": killarney.pk, "title": "From the admin", "short_description": "Two nights", "details_text": "",
+         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
     )
     assert response.status_code == 302, response.content[:2000]
     received = watcher.wait_for_events(2)
@@ -155,7 +155,7 @@ def test_rolled_back_write_never_arrives(realtime, subscribe, hotels):
 def test_oversized_offer_arrives_as_the_truncated_fallback(realtime, subscribe, hotels, caplog):
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
-    offer = Offer.objects.create(hotel=killarney, title="Huge", details="x" * 12_000)
+    offer = Offer.objects.create(hotel=killarney, title="Huge", details_html="x" * 12_000)
     [event] = watcher.wait_for_events(1)
     assert contract(event) == {"offer": {"id": offer.pk}, "action": "created", "truncated": True}
     assert any(r.levelno == logging.WARNING and "over the 10240-byte limit" in r.getMessage() for r in caplog.records)
@@ -166,7 +166,7 @@ def test_soketi_enforces_pushers_limit_when_we_raise_ours(realtime, subscribe, h
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
     settings.OFFER_REALTIME = {"MAX_PAYLOAD_BYTES": 50_000, "DELIVERY": "inline"}
-    Offer.objects.create(hotel=killarney, title="Huge", details="x" * 12_000)
+    Offer.objects.create(hotel=killarney, title="Huge", details_html="x" * 12_000)
     assert "PusherBadStatus: 413" in caplog.text
     Offer.objects.create(hotel=killarney, title="small")
     [event] = watcher.wait_for_events(1)
@@ -218,7 +218,7 @@ def test_to_others_skips_the_originating_tab(realtime, live_server, subscribe, h
     token = staff_token(killarney, "writer")
     response = requests.post(
         f"{live_server.url}/api/staff/hotel/killarney/offers/",
-        json={"title": "From tab A"},
+        json={"title": "From tab A", "short_description": "Two nights"},
         headers={"Authorization": f"Token {token}", "X-Pusher-Socket-ID": tab_a.socket_id},
         timeout=10,
     )
@@ -226,7 +226,8 @@ def test_to_others_skips_the_originating_tab(realtime, live_server, subscribe, h
     [event] = tab_b.wait_for_events(1)
     assert event["data"]["offer"]["title"] == "From tab A"
     # A later write without the header reaches both: tab A was skipped only for its own.
-    requests.post(f"{live_server.url}/api/staff/hotel/killarney/offers/", json={"title": "From a script"},
+    requests.post(f"{live_server.url}/api/staff/hotel/killarney/offers/",
+                  json={"title": "From a script", "short_description": "Two nights"},
                   headers={"Authorization": f"Token {token}"}, timeout=10)
     tab_b.wait_for_events(2)
     [seen_by_a] = tab_a.wait_for_events(1)
