@@ -5,7 +5,8 @@ Ids are stable; a retired id is never reused.
 - ``offer_realtime.E001`` ``OFFER_REALTIME`` is not a dict, or has unknown keys.
 - ``offer_realtime.E002`` ``MODEL`` is not an installed model.
 - ``offer_realtime.E003`` ``SERIALIZER`` cannot be imported.
-- ``offer_realtime.E004`` ``PHOTO_FIELD`` is not a file field of the model.
+- ``offer_realtime.E004`` ``PHOTO_FIELD`` is not a field of the model, or not a FileField, ImageField or
+  CloudinaryField and no ``PHOTO_URL`` is set, or ``PHOTO_URL`` is not an importable callable.
 - ``offer_realtime.E005`` ``HOTEL_SLUG`` does not lead from the model to a field.
 - ``offer_realtime.E006`` ``BACKEND`` cannot be imported or is not a backend.
 - ``offer_realtime.E007`` The Pusher backend is selected but credentials are missing.
@@ -28,7 +29,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.module_loading import import_string
 
-from offer_realtime import events
+from offer_realtime import events, photos
 from offer_realtime.settings import (
     BACKEND_ALIASES,
     DEFAULTS,
@@ -74,21 +75,48 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list:
                 id="offer_realtime.E002",
             )
         ]
-    errors = []
-    try:
-        photo = model._meta.get_field(conf.photo_field)
-    except FieldDoesNotExist:
-        photo = None
-    if not isinstance(photo, models.FileField):
-        errors.append(
-            Error(
-                f"OFFER_REALTIME['PHOTO_FIELD'] {conf.photo_field!r} is not a file or image field "
-                f"of {model._meta.label}.",
-                id="offer_realtime.E004",
-            )
-        )
+    errors = _check_photo_field(model, conf.photo_field, conf.photo_url)
     errors.extend(_check_slug_path(model, conf.hotel_slug_path, conf.channel))
     return errors
+
+
+def _check_photo_field(model: type[models.Model], name: str, url_function: str | None) -> list:
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    kind = photos.kind_of(field)
+    if kind is None:
+        return [
+            Error(
+                f"OFFER_REALTIME['PHOTO_FIELD'] {name!r} is not a field of {model._meta.label}.",
+                hint="Name the model field that holds the offer's photo.",
+                id="offer_realtime.E004",
+            )
+        ]
+    if url_function:
+        problem = photos.url_function_problem(url_function)
+        if problem:
+            return [
+                Error(
+                    f"OFFER_REALTIME['PHOTO_URL'] {url_function!r} {problem}.",
+                    hint="A dotted path to a callable taking an offer and returning its photo's URL or None.",
+                    id="offer_realtime.E004",
+                )
+            ]
+        return []
+    if kind is photos.PhotoKind.OTHER:
+        return [
+            Error(
+                f"OFFER_REALTIME['PHOTO_FIELD'] {name!r} of {model._meta.label} is a "
+                f"{type(field).__name__}, not a FileField, ImageField or CloudinaryField, so its URL "
+                "is unknown.",
+                hint="Set OFFER_REALTIME['PHOTO_URL'] to the dotted path of a callable "
+                "offer -> str | None giving the photo's URL (as your serializer gives it).",
+                id="offer_realtime.E004",
+            )
+        ]
+    return []
 
 
 def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list:

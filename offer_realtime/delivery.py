@@ -20,7 +20,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from offer_realtime import backends, events, metrics, sender, signals
+from offer_realtime import backends, events, metrics, photos, sender, signals
 from offer_realtime.backends import get_backend
 from offer_realtime.retry import is_transient
 from offer_realtime.changes import Action, Change, event_id
@@ -48,11 +48,9 @@ def channel_for_offer(offer: models.Model) -> str:
 
 
 def photo_url(offer: models.Model) -> str | None:
-    """The URL a browser can load for the offer's photo, or None when there is none."""
-    file = getattr(offer, get_settings().photo_field)
-    if not file:
-        return None
-    return file.url
+    """The URL of the offer's photo as the host's serializer gives it, or None when there is none."""
+    conf = get_settings()
+    return photos.photo_url(offer, conf.photo_field, conf.photo_url)
 
 
 def _related_path(model: type[models.Model]) -> list[str]:
@@ -79,26 +77,35 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
 
 
 def within_limits(event: events.Event) -> events.Event | None:
-    """``event`` if Pusher will take it; the truncated fallback or None (logged) if not."""
+    """``event`` if Pusher will take it, else an ``offers-updated`` sync in its place (a
+    WARNING); None (an ERROR) if even that is too large for ``MAX_PAYLOAD_BYTES``.
+
+    A partial payload is never sent: the frontend applies ``offer`` as a whole, so a
+    stub would replace the card. ``offers-updated`` makes it refetch instead. The sync
+    keeps the event's channel, ``event_id``, ``changed_at`` and socket id.
+    """
     limit = get_settings().max_payload_bytes
     size = event.size()
     if size <= limit:
         return event
-    if event.name in (events.OFFER_CREATED, events.OFFER_UPDATED):
+    extra = {"event": event.name, "channel": event.channel, "offer_id": event.offer_id}
+    sync = events.offers_sync(event.channel, event.offer_id)
+    sync = replace(
+        sync,
+        data={**sync.data, **{key: event.data[key] for key in events.IDENTITY_KEYS if key in event.data}},
+        socket_id=event.socket_id,
+    )
+    if sync.size() <= limit:
         logger.warning(
-            "%s for offer %s is %d bytes, over the %d-byte limit; sending the truncated "
-            "fallback so the frontend refetches the offer.",
-            event.name, event.offer_id, size, limit,
-            extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+            "%s for offer %s is %d bytes, over the %d-byte limit; sending %s "
+            '{"action": "sync"} instead so the frontend refetches the offers.',
+            event.name, event.offer_id, size, limit, events.OFFERS_UPDATED, extra=extra,
         )
-        fallback = events.truncated(event)
-        if fallback.size() <= limit:
-            return fallback
+        return sync
     metrics.increment("dropped_oversize")
     logger.error(
         "%s for offer %s is %d bytes, over the %d-byte limit; not sent.",
-        event.name, event.offer_id, size, limit,
-        extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+        event.name, event.offer_id, size, limit, extra=extra,
     )
     return None
 
@@ -130,15 +137,17 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
                 logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
                 continue
             channel = channel_for_offer(offer)
-            if change.action is Action.CREATED or change.fields_changed:
+            url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
+            # A cleared photo is not an image event (the frontend would show "null?t=..."):
+            # the whole offer, with its null photo_url, goes in offer-updated.
+            if change.action is Action.CREATED or change.fields_changed or (change.photo_changed and url is None):
                 serializer_class = serializer_class or get_serializer_class()
                 data = serializer_class(offer, context={}).data
                 builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
                 built.append(_finish(builder(channel, offer.pk, data), change))
-            if change.action is not Action.CREATED and change.photo_changed:
+            if url is not None:
                 title = getattr(offer, "title", str(offer))
-                event = events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
-                built.append(_finish(event, change))
+                built.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change))
         except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
             logger.error(
                 "Could not build the %s event for offer %s: %s",

@@ -47,8 +47,13 @@ DEFAULTS: dict[str, Any] = {
     "SERIALIZER": "hotel.serializers.OfferStaffSerializer",
     # Attribute path from an offer to its hotel's slug.
     "HOTEL_SLUG": "hotel.slug",
-    # Name of the offer's image field; its changes send offer-image-updated.
+    # Name of the offer's photo field; its changes send offer-image-updated. A FileField,
+    # ImageField or cloudinary.models.CloudinaryField needs nothing more.
     "PHOTO_FIELD": "photo",
+    # Dotted path to a callable offer -> str | None giving the photo's URL, as the host's
+    # serializer gives it. Needed for any other kind of PHOTO_FIELD; when set, it is used
+    # for every kind. None: the field's own URL (offer.photo.url).
+    "PHOTO_URL": None,
     # Channel name template; {hotel_slug} is the only placeholder.
     "CHANNEL": "hotel-{hotel_slug}",
     # Dotted path or alias (see BACKEND_ALIASES). None picks "pusher" when the
@@ -60,7 +65,7 @@ DEFAULTS: dict[str, Any] = {
     # (auto_now fields are always ignored: every save changes them).
     "IGNORE_FIELDS": (),
     # Pusher's limit on one event's data in UTF-8 bytes; raise it for a dedicated
-    # cluster. Larger offer-created/updated events are sent as a truncated fallback.
+    # cluster. A larger event is replaced by offers-updated {"action": "sync"}.
     "MAX_PAYLOAD_BYTES": events.MAX_PAYLOAD_BYTES,
     # Request header carrying the originating browser's Pusher socket id, read by
     # offer_realtime.middleware.SocketIdMiddleware ("to others").
@@ -114,6 +119,7 @@ class OfferRealtimeSettings:
     serializer: str
     hotel_slug: str
     photo_field: str
+    photo_url: str | None
     channel: str
     backend: str
     timeout: float
@@ -215,6 +221,7 @@ def get_settings() -> OfferRealtimeSettings:
         serializer=merged["SERIALIZER"],
         hotel_slug=merged["HOTEL_SLUG"],
         photo_field=merged["PHOTO_FIELD"],
+        photo_url=merged["PHOTO_URL"] or None,
         channel=merged["CHANNEL"],
         backend=resolve_backend_path(merged["BACKEND"]),
         timeout=float(merged["TIMEOUT"]),

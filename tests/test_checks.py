@@ -65,10 +65,17 @@ def test_e003_serializer_not_importable():
     assert "hotel.serializers.Missing" in messages[0].msg
 
 
-@pytest.mark.parametrize("field", ["picture", "title"])
-def test_e004_photo_field_missing_or_not_a_file(field):
+@pytest.mark.parametrize("field, hint", [("picture", "Name the model field"), ("title", "PHOTO_URL")])
+def test_e004_photo_field_missing_or_not_a_file(field, hint):
     with override_settings(OFFER_REALTIME={"PHOTO_FIELD": field}):
-        assert ids(check_model()) == ["offer_realtime.E004"]
+        messages = check_model()
+    assert ids(messages) == ["offer_realtime.E004"]
+    assert repr(field) in messages[0].msg and hint in messages[0].hint
+
+
+def test_e004_passes_for_any_field_with_photo_url():
+    with override_settings(OFFER_REALTIME={"PHOTO_FIELD": "tag", "PHOTO_URL": "tests.testapp.photos.image_key_url"}):
+        assert check_model() == []
 
 
 @pytest.mark.parametrize("path", ["hotell.slug", "hotel.code", "title.slug"])

@@ -69,7 +69,8 @@ def test_photo_set_with_update_fields_sends_only_image_updated(offer):
         offer.save(update_fields=["photo"])
     assert sent.names == ["offer-image-updated"]
     data = sent[0].without_identity()
-    assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp"}
+    assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp", "action"}
+    assert data["action"] == "image-updated"
     assert data["offer_id"] == offer.pk
     assert data["offer_title"] == "Spa weekend"
     assert data["photo_url"] == Offer.objects.get(pk=offer.pk).photo.url
@@ -96,8 +97,10 @@ def test_photo_replaced_and_cleared(offer):
     with capture_broadcasts() as sent:
         offer.photo = None
         offer.save()
-    assert sent.names == ["offer-image-updated"]
-    assert sent[0].data["photo_url"] is None
+    # Cleared: the whole offer with its null photo_url, never an image event with null.
+    assert sent.names == ["offer-updated"]
+    assert sent[0].without_identity() == {"offer": serialized(offer.pk), "action": "updated"}
+    assert sent[0].data["offer"]["photo_url"] is None
 
 
 def test_photo_and_title_in_one_save_send_both_events(offer):
@@ -382,8 +385,13 @@ class TestExplicitBroadcast:
         import offer_realtime
 
         with capture_broadcasts() as sent:
+            offer_realtime.broadcast(offer, "image-updated")  # no photo: as if cleared
+        assert sent.names == ["offer-updated"]
+        Offer.objects.filter(pk=offer.pk).update(photo="offers/bulk.png")
+        with capture_broadcasts() as sent:
             offer_realtime.broadcast(offer, "image-updated")
         assert sent.names == ["offer-image-updated"]
+        assert sent[0].data["photo_url"] == "/media/offers/bulk.png"
         with capture_broadcasts() as sent:
             offer_realtime.broadcast(offer, "deleted")
             Offer.objects.filter(pk=offer.pk)._raw_delete(using="default")

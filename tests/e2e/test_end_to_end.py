@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import subprocess
@@ -78,6 +79,7 @@ def test_seed_curl_flow_reaches_pusher_js(realtime, live_server, subscribe, hote
         "offer_title": "Test Offer",
         "photo_url": stored.photo.url,
         "timestamp": event["data"]["changed_at"],
+        "action": "image-updated",
     }
 
     # curl -X PATCH .../offers/1/ -d '{"title":"Updated Title"}'
@@ -152,13 +154,42 @@ def test_rolled_back_write_never_arrives(realtime, subscribe, hotels):
     assert len(received) == 1
 
 
-def test_oversized_offer_arrives_as_the_truncated_fallback(realtime, subscribe, hotels, caplog):
+def utf8_size(data: dict) -> int:
+    """Bytes of ``data`` as Pusher measures it: compact JSON, UTF-8, characters kept."""
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def test_oversized_offer_arrives_as_offers_updated(realtime, subscribe, hotels, caplog):
+    """Over 10,240 bytes: the real frontend gets its own refetch signal, never a stub offer."""
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
     offer = Offer.objects.create(hotel=killarney, title="Huge", details_html="x" * 12_000)
     [event] = watcher.wait_for_events(1)
-    assert contract(event) == {"offer": {"id": offer.pk}, "action": "created", "truncated": True}
+    assert (event["channel"], event["event"]) == ("hotel-killarney", "offers-updated")
+    assert contract(event) == {"action": "sync", "offer_id": offer.pk, "reason": "too-large"}
+    assert event["data"]["event_id"] and event["data"]["changed_at"]
     assert any(r.levelno == logging.WARNING and "over the 10240-byte limit" in r.getMessage() for r in caplog.records)
+
+
+def test_a_10000_byte_multibyte_offer_arrives_whole(realtime, subscribe, hotels):
+    """Emoji (4 bytes) and typographic quotes (3 bytes): near the limit in bytes, far under it
+    in characters; under the limit, the offer arrives whole, byte for byte."""
+    killarney, _ = hotels
+    watcher = subscribe("hotel-killarney")
+    offer = Offer.objects.create(hotel=killarney, title="“Sea” ✨", short_description="Two nights")
+    [created] = watcher.wait_for_events(1)
+    # offer-updated differs from this offer-created only by details_html ("updated" and
+    # "created" have the same length, as have the identity keys).
+    room = 10_000 - utf8_size(created["data"])
+    body = ("😀“”" * 2_000).encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    offer.details_html = body
+    offer.save()
+    updated = watcher.wait_for_events(2)[1]
+    assert updated["event"] == "offer-updated"
+    assert updated["data"]["offer"] == committed(offer.pk)
+    assert updated["data"]["offer"]["details_html"] == body
+    assert 9_990 <= utf8_size(updated["data"]) <= 10_000
+    assert len(json.dumps(updated["data"], ensure_ascii=False)) < 5_000  # characters
 
 
 def test_soketi_enforces_pushers_limit_when_we_raise_ours(realtime, subscribe, hotels, settings, caplog):
