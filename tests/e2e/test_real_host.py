@@ -190,10 +190,11 @@ class RealHost:
         text = (self.workdir / "gunicorn.log").read_text("utf-8", "replace")
         return [tuple(line.split()[1:5]) for line in text.splitlines() if line.startswith("access ")]
 
-    def server_log(self) -> str:
-        """What gunicorn and the app logged so far."""
+    def server_log(self, limit: int | None = 8000) -> str:
+        """What gunicorn and the app logged so far (the last ``limit`` characters)."""
         with contextlib.suppress(OSError):
-            return (self.workdir / "gunicorn.log").read_text("utf-8", "replace")[-8000:]
+            text = (self.workdir / "gunicorn.log").read_text("utf-8", "replace")
+            return text[-limit:] if limit else text
         return ""
 
 
@@ -238,10 +239,10 @@ def realhost(soketi, tmp_path_factory, request):
             yield host
         finally:
             host.stop_server()
-    _report(request, time.monotonic() - started)
+    _report(request, time.monotonic() - started, host)
 
 
-def _report(request, seconds: float) -> None:
+def _report(request, seconds: float, host: RealHost) -> None:
     plugins = request.config.pluginmanager
     reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin("capturemanager")
     if reporter is None or not FLOW_EVENTS:
@@ -252,6 +253,10 @@ def _report(request, seconds: float) -> None:
         for flow, names in FLOW_EVENTS.items():
             counts = ", ".join(f"{n} {name}" for name, n in collections.Counter(names).items()) or "none"
             reporter.write_line(f"  {flow}: {len(names)} ({counts})")
+        logged = [line for line in host.server_log(limit=None).splitlines() if "offer_realtime" in line]
+        reporter.write_line(f"  offer_realtime log lines from the server: {len(logged)}")
+        for line in logged[:10]:
+            reporter.write_line(f"    {line[:300]}")
 
 
 # -- the API as the frontend uses it ------------------------------------------------------
@@ -261,6 +266,7 @@ class StaffApi:
     """The staff offers API of one hotel, with a staff token."""
 
     def __init__(self, host: RealHost, slug: str = SLUG) -> None:
+        self.host = host
         self.base = f"{host.url}/api/staff/hotel/{slug}/offers/"
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {host.tokens[slug]}"
@@ -270,7 +276,9 @@ class StaffApi:
 
     def call(self, method: str, url: str, expect: int, **kwargs: Any) -> Any:
         response = self.session.request(method, url, timeout=HTTP_TIMEOUT, **kwargs)
-        assert response.status_code == expect, f"{method} {url} -> {response.status_code}: {response.text[:2000]}"
+        if response.status_code != expect:
+            log = self.host.server_log() if response.status_code >= 500 else ""
+            raise AssertionError(f"{method} {url} -> {response.status_code}: {response.text[:2000]}\n{log}")
         return response.json() if response.content else None
 
     def get(self, offer_id: Any) -> dict:
@@ -347,6 +355,21 @@ class Frontend:
         self.public_tab.wait_for_events(mark + n, timeout=EVENT_TIMEOUT)
         return self.staff_tab.wait_for_events(mark + n, timeout=EVENT_TIMEOUT)[mark:]
 
+    def wait_for_keys(self, mark: int, keys: list[tuple[str, Any]]) -> None:
+        """Wait until both tabs received an event for each ``(name, offer id)`` after ``mark``."""
+        wanted = collections.Counter(keys)
+
+        def find(messages: list[dict]) -> bool | None:
+            seen = collections.Counter(_key(m) for m in messages if m.get("type") == "event")
+            return True if not wanted - seen else None
+
+        for tab in (self.staff_tab, self.public_tab):
+            mark_message = _message_index(tab, mark)
+            try:
+                tab.wait_for(lambda msgs, i=mark_message: find(msgs[i:]), EVENT_TIMEOUT, f"events {sorted(keys)}")
+            except HarnessError as exc:
+                raise AssertionError(f"{exc}\n--- server log ---\n{self.host.server_log()}") from None
+
     def sync(self) -> None:
         """Apply what each tab received since the last sync (refetching when told to)."""
         for view, tab in ((self.staff, self.staff_tab), (self.public, self.public_tab)):
@@ -365,7 +388,11 @@ class Frontend:
         sent beyond what it should (a stray image event, a duplicate) arrives before it.
         Then both views must equal the API.
         """
-        self.new_events(mark, len(expected))
+        keyed = any(isinstance(item, tuple) for item in [*expected, *optional])
+        if keyed:
+            self.wait_for_keys(mark, expected)
+        else:
+            self.new_events(mark, len(expected))
         self._sentinel_tag += 1
         tag = f"sentinel-{flow}-{self._sentinel_tag}"[:50]
         self.api.call("PATCH", self.api.url(self.host.sentinel), 200, json={"tag": tag})
@@ -374,7 +401,6 @@ class Frontend:
                          f"the sentinel's offer-updated ({tag})")
         received = [e for e in self.staff_tab.events[mark:] if not _is_sentinel(e, tag)]
         FLOW_EVENTS[flow] = [e["event"] for e in received]
-        keyed = any(isinstance(item, tuple) for item in [*expected, *optional])
         seen = [_key(e) if keyed else e["event"] for e in received]
         if ordered:
             assert seen == expected, received
@@ -393,7 +419,32 @@ class Frontend:
         assert self.api.pages_read >= 2, "the comparison should span more than one API page"
         problems = [f"staff view: {p}" for p in view_diff(self.staff.shown(), expected_staff(offers))]
         problems += [f"public view: {p}" for p in view_diff(self.public.shown(), expected_public(offers))]
-        assert not problems, "\n".join(problems)
+        assert not problems, "\n".join(problems) + "\n" + self.history(problems)
+
+    def history(self, problems: list[str]) -> str:
+        """What the staff tab received for the offers named in ``problems``, in arrival order."""
+        named = {int(word) for p in problems for word in p.split() if word.isdigit()}
+        lines = ["events received (staff tab), per offer named above:"]
+        for event in self.staff_tab.events:
+            name, offer_id = _key(event)
+            if offer_id in named:
+                offer = event["data"].get("offer") or {}
+                lines.append(
+                    f"  {offer_id} {name} changed_at={event['data'].get('changed_at')} "
+                    f"received_at_ms={event.get('received_at_ms')} title={offer.get('title')!r} "
+                    f"is_active={offer.get('is_active')!r} photo_url={offer.get('photo_url')!r}"
+                )
+        return "\n".join(lines)
+
+
+def _message_index(tab: Subscriber, event_mark: int) -> int:
+    """Index in ``tab.messages`` just past its first ``event_mark`` events."""
+    seen = 0
+    for index, message in enumerate(tab.messages):
+        if seen == event_mark:
+            return index
+        seen += message.get("type") == "event"
+    return len(tab.messages)
 
 
 def _key(event: dict) -> tuple[str, Any]:

@@ -69,9 +69,12 @@ DATABASES = {"default": dj_database_url.config(default=f"sqlite:///{BASE_DIR / '
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Only the test suite runs this project on SQLite (the host runs PostgreSQL); two
     # gunicorn workers, their sender threads and a `manage.py shell` share the file.
+    # IMMEDIATE: a write transaction takes the lock when it begins, so it waits (timeout)
+    # instead of failing with "database is locked" when a deferred one cannot upgrade.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
