@@ -38,6 +38,7 @@ from PIL import Image
 
 from tests.e2e.frontend_oracle import PublicView, StaffView, expected_public, expected_staff, view_diff
 from tests.e2e.harness import HarnessError, Subscriber, _terminate, _track, free_port
+from tests.e2e.proxy import FaultyProxy
 from tests.example.cloudinary_stub import CloudinaryStub
 
 pytestmark = pytest.mark.e2e
@@ -122,6 +123,21 @@ class RealHost:
             PYTHONUNBUFFERED="1",
         )
         return env
+
+    def popen_manage(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """``python manage.py <args>`` started, stdout piped as text lines; the caller stops it."""
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", *args],
+            cwd=REALHOST_DIR,
+            env={**self.env(), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        _track(proc)
+        return proc
 
     def manage(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """``python manage.py <args>`` in its own process; killed if it outlives ``timeout``."""
@@ -723,4 +739,43 @@ def test_long_lived_tabs_match_the_api_after_every_flow(realhost, long_lived_tab
     problems = [f"staff: {p}" for p in view_diff(views[0].shown(), expected_staff(offers))]
     problems += [f"public: {p}" for p in view_diff(views[1].shown(), expected_public(offers))]
     assert not problems, "\n".join(problems)
-    FLOW_EVENTS["whole module (long-lived tab)"] = views[0].applied
+    FLOW_EVENTS["whole module (long-lived tab)"] = list(views[0].applied)
+
+
+def test_a_late_event_from_another_process_leaves_no_ghost(realhost, frontend, api, soketi):
+    """A script's edit whose Pusher call hangs once, while staff delete the offer in the API.
+
+    (Last in the module, after the long-lived tabs' check: one failure per cause.)
+
+    The script's sender retries the event it built before the delete; the web worker sends
+    offer-deleted meanwhile. The frontend applies events in arrival order, so whatever
+    arrives last must not bring the deleted offer back.
+    """
+    mark = frontend.mark()
+    offer_id = api.call("POST", api.url(), 201, json={"title": "Weekend Special", "short_description": "x"})["id"]
+    frontend.wait_for_keys(mark, [("offer-created", offer_id)])
+    mark = frontend.mark()
+    with FaultyProxy(soketi.port) as proxy:
+        proxy.set_mode("hang")
+        script = realhost.popen_manage(
+            "shell", "--verbosity", "0", "-c",
+            "from hotel.models import Offer\n"
+            f"offer = Offer.objects.get(pk={offer_id})\n"
+            "offer.title = 'Renamed by a script'\n"
+            "offer.save()\n"
+            "print('committed', flush=True)\n"
+            "from offer_realtime import sender\n"
+            "sender.get_sender().flush(30)\n",
+            env={"PUSHER_PORT": str(proxy.port)},
+        )
+        try:
+            assert script.stdout.readline().strip() == "committed"
+            api.call("DELETE", api.url(offer_id), 204)
+            frontend.wait_for_keys(mark, [("offer-deleted", offer_id)])
+            proxy.set_mode("pass")
+            output, _ = script.communicate(timeout=60)
+            assert script.returncode == 0, output
+        finally:
+            _terminate(script, graceful=False, timeout=0)
+    frontend.settle(mark, [("offer-deleted", offer_id)], "script edit delayed past an API delete", ordered=False,
+                    optional=[("offer-updated", offer_id)])
