@@ -53,10 +53,10 @@ def photo_url(offer: models.Model) -> str | None:
     return photos.photo_url(offer, conf.photo_field, conf.photo_url)
 
 
-def _related_path(model: type[models.Model]) -> list[str]:
+def _related_path(model: type[models.Model], path: Sequence[str] | None = None) -> list[str]:
     """``("hotel", "slug")`` -> ``["hotel"]``: select_related so the slug costs no extra query."""
     related = []
-    for name in get_settings().hotel_slug_path[:-1]:
+    for name in (get_settings().hotel_slug_path if path is None else path)[:-1]:
         try:
             field = model._meta.get_field(name)
         except FieldDoesNotExist:
@@ -74,6 +74,50 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     model = get_model()
     queryset = model._base_manager.using(using).filter(pk__in=ids).select_related(*_related_path(model))
     return {offer.pk: offer for offer in queryset}
+
+
+def _hotel_link(model: type[models.Model]) -> Any:
+    """The first link of ``HOTEL_SLUG`` as a concrete field of the offer model (the
+    ``hotel`` foreign key for ``"hotel.slug"``), or None."""
+    try:
+        field = model._meta.get_field(get_settings().hotel_slug_path[0])
+    except FieldDoesNotExist:
+        return None
+    return field if getattr(field, "concrete", False) else None
+
+
+def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str]:
+    """``{old value of the hotel link: that hotel's channel}`` for offers that moved.
+
+    One query for all of them (none when ``HOTEL_SLUG`` is a field of the offer itself);
+    a hotel deleted since, or one without a valid channel, is left out.
+    """
+    conf = get_settings()
+    path = conf.hotel_slug_path
+    values = {value for value in values if value is not None}
+    if not values or link is None:
+        return {}
+    if len(path) == 1:
+        slugs = {value: value for value in values}
+    elif link.many_to_one or link.one_to_one:
+        related, key, rest = link.related_model, link.target_field.attname, path[1:]
+        queryset = (
+            related._base_manager.using(using)
+            .filter(**{f"{key}__in": values})
+            .select_related(*_related_path(related, rest))
+        )
+        slugs = {getattr(hotel, key): resolve_attribute_path(hotel, rest) for hotel in queryset}
+    else:
+        return {}
+    channels = {}
+    for value, slug in slugs.items():
+        if slug is None:
+            continue
+        try:
+            channels[value] = events.channel_for(conf.channel, str(slug))
+        except events.InvalidChannelName as exc:
+            logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
+    return channels
 
 
 def within_limits(event: events.Event) -> events.Event | None:
@@ -124,29 +168,63 @@ def _finish(event: events.Event, change: Change) -> events.Event:
 
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
+    link = _hotel_link(get_model()) if any(c.hotel_changed for c in changes) else None
+    # Offers whose committed hotel is another than the one the transaction started from
+    # (moved back there is no move), and offers moved then deleted.
+    moves = [
+        c
+        for c in changes
+        if c.hotel_changed
+        and link is not None
+        and (
+            c.action is Action.DELETED
+            or (c.offer_id in offers and getattr(offers[c.offer_id], link.attname) != c.previous_hotel)
+        )
+    ]
+    previous = _previous_channels({c.previous_hotel for c in moves}, link, using) if moves else {}
+    moved = {id(c) for c in moves}
     serializer_class = None
     built: list[events.Event] = []
     for change in changes:
         try:
             if change.action is Action.DELETED:
-                built.append(_finish(events.offer_deleted(change.channel, change.offer_id, change.offer_title), change))
+                # Moved, then deleted: the board that still shows it is the old hotel's.
+                channel = previous.get(change.previous_hotel, change.channel) if id(change) in moved else change.channel
+                built.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change))
                 continue
             offer = offers.get(change.offer_id)
             if offer is None:
                 # Deleted by another transaction since; its own offer-deleted follows.
                 logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
                 continue
-            channel = channel_for_offer(offer)
+            title = getattr(offer, "title", str(offer))
+            moved_from = previous.get(change.previous_hotel) if id(change) in moved else None
+            try:
+                channel = channel_for_offer(offer)
+            except Exception:
+                if moved_from is not None:
+                    # Gone from the old board, even though the new hotel cannot get events.
+                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
+                raise
+            if id(change) in moved and moved_from != channel:
+                # Moved to another hotel: gone from the old board, created (whole) on the new.
+                if moved_from is not None:
+                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
+                serializer_class = serializer_class or get_serializer_class()
+                data = serializer_class(offer, context={}).data
+                built.append(_finish(events.offer_created(channel, offer.pk, data), change))
+                continue
+            # (Another hotel on the same channel is still a change for that board.)
+            fields_changed = change.fields_changed or id(change) in moved
             url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
             # A cleared photo is not an image event (the frontend would show "null?t=..."):
             # the whole offer, with its null photo_url, goes in offer-updated.
-            if change.action is Action.CREATED or change.fields_changed or (change.photo_changed and url is None):
+            if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
                 serializer_class = serializer_class or get_serializer_class()
                 data = serializer_class(offer, context={}).data
                 builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
                 built.append(_finish(builder(channel, offer.pk, data), change))
             if url is not None:
-                title = getattr(offer, "title", str(offer))
                 built.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change))
         except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
             logger.error(

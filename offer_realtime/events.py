@@ -19,6 +19,8 @@ offers-updated         ``{"action": "sync", "offer_id", "reason": "too-large"}``
 =====================  ===============================================================
 
 Delivery adds ``event_id`` and ``changed_at`` to every payload (:func:`with_identity`).
+An offer moved to another hotel is an ``offer-deleted`` on the old hotel's channel and an
+``offer-created`` on the new one's.
 """
 
 from __future__ import annotations

@@ -56,6 +56,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
         "changed_at": change.changed_at.isoformat(),
         "fields_changed": change.fields_changed,
         "photo_changed": change.photo_changed,
+        "hotel_changed": change.hotel_changed,
+        "previous_hotel": change.previous_hotel,
         "offer_title": change.offer_title,
         "channel": change.channel,
         "socket_id": change.socket_id,
@@ -71,6 +73,9 @@ def change_from_json(data: dict[str, Any]) -> Change:
         changed_at=datetime.datetime.fromisoformat(data["changed_at"]),
         fields_changed=data["fields_changed"],
         photo_changed=data["photo_changed"],
+        # .get: tasks enqueued by an older version carry no move.
+        hotel_changed=data.get("hotel_changed", False),
+        previous_hotel=data.get("previous_hotel"),
         offer_title=data["offer_title"],
         channel=data["channel"],
         socket_id=data["socket_id"],

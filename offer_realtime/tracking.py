@@ -34,6 +34,9 @@ class TrackedFields:
     #: The photo field and how it stores values (None without a photo field).
     photo_field: models.Field | None = None
     photo_kind: photos.PhotoKind | None = None
+    #: The attribute that says which hotel an offer belongs to: the first link of
+    #: HOTEL_SLUG (``hotel_id`` for ``"hotel.slug"``), when it is a concrete field.
+    hotel_attname: str | None = None
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -45,7 +48,9 @@ class TrackedFields:
         return value
 
 
-def tracked_fields(model: type[models.Model], photo_field: str, ignore: Iterable[str] = ()) -> TrackedFields:
+def tracked_fields(
+    model: type[models.Model], photo_field: str, ignore: Iterable[str] = (), hotel_link: str | None = None
+) -> TrackedFields:
     """The concrete fields whose change is meaningful to a viewer.
 
     ``auto_now`` fields are left out: every save changes them, so they would turn
@@ -61,11 +66,13 @@ def tracked_fields(model: type[models.Model], photo_field: str, ignore: Iterable
         and f.attname not in ignored
     )
     photo = next((f for f in model._meta.concrete_fields if f.name == photo_field), None)
+    hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
         photo_field=photo,
         photo_kind=photos.kind_of(photo),
+        hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
     )
 
 
@@ -132,3 +139,12 @@ def changed_fields(
         if update_fields is None or fields.photo_attname in candidates:
             changed.add(fields.photo_attname)
     return changed
+
+
+def previous_value(instance: models.Model, attname: str) -> tuple[bool, Any]:
+    """``(True, value)`` with the snapshot's value of ``attname`` (what the row held before
+    this save), or ``(False, None)`` when it is unknown (the field was deferred)."""
+    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    if attname in snapshot:
+        return True, snapshot[attname]
+    return False, None

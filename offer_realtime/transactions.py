@@ -113,7 +113,7 @@ def _enqueue_in_outbox(connection: Any, pending: _Pending, change: Change, using
     live = _live_changes(connection, pending)
     history = [c for c in pending.changes if c.offer_id == change.offer_id and id(c) in live]
     coalesced = coalesce(history)
-    summary = tuple((c.action, c.fields_changed, c.photo_changed) for c in coalesced)
+    summary = tuple(c.signature() for c in coalesced)
     enqueued = pending.enqueued.setdefault(change.offer_id, [])
     while enqueued and id(enqueued[-1][1]) not in live:
         enqueued.pop()  # its task was rolled back with its savepoint

@@ -84,6 +84,23 @@ class TestBackground:
         assert [q["sql"].split()[0] for q in queries] == ["INSERT"]
         assert [e["data"]["offer"]["title"] for e in stub.events()] == ["no extra query"]
 
+    def test_a_move_costs_the_write_no_query(self, stub, transactional_db, hotel, other_hotel):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        offer = Offer.objects.create(hotel=hotel, title="moving")
+        with background(stub):
+            offer = Offer.objects.get(pk=offer.pk)
+            with CaptureQueriesContext(connection) as queries:
+                offer.hotel = other_hotel
+                offer.save()
+            assert sender.get_sender().flush(5)
+        # Only the UPDATE ran in the writing thread; the sender thread found the old hotel.
+        assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
+        assert [(e["name"], e["channel"]) for e in stub.events()] == [
+            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway")
+        ]
+
     def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
         from django.db import OperationalError
 
@@ -266,6 +283,23 @@ class TestTaskMode:
         sent = [(e["name"], e["data"]["event_id"]) for e in stub.events()]
         assert [name for name, _ in sent] == ["offer-updated", "offer-updated", "offer-image-updated"]
         assert sent[0][1] == sent[1][1]  # a client drops the repeat by event_id
+
+    @pytest.mark.parametrize("backend", ["default", "db"])
+    def test_a_move_after_an_edit_reaches_the_worker(self, stub, hotel, other_hotel, offer, backend):
+        from django_tasks_db.models import DBTaskResult
+
+        with task_mode(stub, backend=backend):
+            with transaction.atomic():
+                offer.title = "edited"
+                offer.save()
+                offer.hotel = other_hotel
+                offer.save()  # the coalesced events change: deleted + created
+            if backend == "db":
+                assert DBTaskResult.objects.count() == 2
+                call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+        names = [(e["name"], e["channel"]) for e in stub.events()]
+        assert names[-2:] == [("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway")]
+        assert stub.events()[-1]["data"]["offer"]["title"] == "edited"
 
     def test_retry_is_a_deferred_follow_up_task(self, stub, hotel):
         from django_tasks_db.models import DBTaskResult

@@ -9,8 +9,8 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
-
 from hotel.models import Offer
+
 from offer_realtime import events
 from offer_realtime.testing import capture_broadcasts
 from tests.conftest import make_image

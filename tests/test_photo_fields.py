@@ -8,6 +8,8 @@ exactly ``offer.photo.url`` (what the host's serializer gives); a cleared photo 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
@@ -280,7 +282,10 @@ class TestFileField:
 class TestCustomFieldWithPhotoUrl:
     """Any other field: ``PHOTO_URL`` names a callable ``offer -> str | None``."""
 
-    SETTINGS = {"PHOTO_FIELD": "image_key", "PHOTO_URL": "tests.testapp.photos.image_key_url"}
+    SETTINGS: ClassVar[dict[str, str]] = {
+        "PHOTO_FIELD": "image_key",
+        "PHOTO_URL": "tests.testapp.photos.image_key_url",
+    }
 
     def test_set_replace_clear(self, venue):
         with deal_settings(**self.SETTINGS):

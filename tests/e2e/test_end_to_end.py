@@ -123,6 +123,31 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
     ]
 
 
+def test_an_offer_moved_in_the_admin_leaves_one_board_and_joins_the_other(realtime, subscribe, hotels):
+    killarney, galway = hotels
+    old_board, new_board = subscribe("hotel-killarney"), subscribe("hotel-galway")
+    offer = Offer.objects.create(hotel=killarney, title="Spa", short_description="Two nights")
+    old_board.wait_for_events(1)
+    staff_token(killarney, "admin")
+    admin = Client()
+    assert admin.login(username="admin", password="pw")
+    response = admin.post(
+        f"/admin/hotel/offer/{offer.pk}/change/",
+        {"hotel": galway.pk, "title": "Spa", "short_description": "Two nights", "details_text": "",
+         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    [left] = old_board.wait_for_events(1, event="offer-deleted")
+    [joined] = new_board.wait_for_events(1)
+    assert contract(left) == {"offer_id": offer.pk, "offer_title": "Spa", "action": "deleted"}
+    assert (joined["event"], contract(joined)) == ("offer-created", {"offer": committed(offer.pk), "action": "created"})
+    from offer_realtime import sender
+
+    sender.get_sender().flush(5)
+    assert [e["event"] for e in old_board.events] == ["offer-created", "offer-deleted"]
+    assert [e["event"] for e in new_board.events] == ["offer-created"]
+
+
 def test_manage_py_shell_save_arrives(realtime, subscribe, hotels):
     """A real `manage.py shell -c` process: its own interpreter, its own sender thread."""
     killarney, _ = hotels
