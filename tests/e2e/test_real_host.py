@@ -527,6 +527,8 @@ def test_manage_py_check_is_clean(realhost, long_lived_tabs):
         "print(hasattr(settings, 'OFFER_REALTIME'), settings.INSTALLED_APPS.count('offer_realtime'))"
     )
     assert configured.split() == ["False", "1"]
+    migrations = realhost.manage("makemigrations", "--check", "--dry-run", "hotel")
+    assert migrations.returncode == 0, migrations.stdout + migrations.stderr  # the models match their migration
 
 
 def test_seed_curl_flow(realhost, frontend, api, subscribe):
