@@ -421,3 +421,23 @@ def test_the_module_is_a_leaf_of_offer_realtime():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['offer_realtime', 'offer_realtime.conditional']"
+
+
+def test_with_conditional_get_middleware_a_get_with_if_none_match_is_304(client, spa, settings):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.http.ConditionalGetMiddleware"]
+    etag = client.get(url(spa))["ETag"]
+
+    assert client.get(url(spa), HTTP_IF_NONE_MATCH=etag).status_code == 304
+    _offer_model().objects.filter(pk=spa.pk).update(tag="changed")
+    assert client.get(url(spa), HTTP_IF_NONE_MATCH=etag).status_code == 200
+
+
+def test_behind_gzip_middleware_the_etag_turns_weak_and_never_matches(client, spa, settings):
+    """Why the README says to keep compression layers from weakening the API's ETags."""
+    settings.MIDDLEWARE = ["django.middleware.gzip.GZipMiddleware", *settings.MIDDLEWARE]
+    _offer_model().objects.filter(pk=spa.pk).update(short_description="Two nights. " * 40)  # worth compressing
+    weak = client.get(url(spa), HTTP_ACCEPT_ENCODING="gzip")["ETag"]
+    assert weak.startswith('W/"')
+
+    assert client.patch(url(spa), {"tag": "x"}, format="json", HTTP_IF_MATCH=weak).status_code == 412
+    assert client.patch(url(spa), {"tag": "x"}, format="json", HTTP_IF_MATCH=weak[2:]).status_code == 200
