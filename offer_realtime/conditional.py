@@ -22,7 +22,7 @@ What it does, per action:
   only on a match is the write done, in the same transaction. A mismatch answers 412
   with the current representation in the body and its ETag in the header. Because the
   comparison and the write happen under one lock, of two writes sent with the same
-  ``If-Match`` exactly one succeeds: no update is silently lost.
+  ``If-Match`` at most one succeeds: no update is silently lost.
 - A successful PUT/PATCH response carries the new ``ETag``.
 - ``If-Match: *`` matches any existing offer. A weak tag (``W/"..."``) never matches
   (If-Match uses RFC 9110's strong comparison), so a proxy or middleware that weakens
@@ -158,7 +158,9 @@ class ConditionalUpdateMixin(_ViewBase):
         view's serializer context less the request: fields the API shows change it
         (the photo too), while the host name a client used does not (a relative file URL
         instead of an absolute one). Override it when the serializer needs the request
-        (e.g. hyperlinked fields).
+        (e.g. hyperlinked fields), or when ``get_serializer_class()`` differs between
+        ``retrieve`` and the writes: the tag must be computed alike for both, or no
+        ``If-Match`` would ever match.
         """
         context = {key: value for key, value in self.get_serializer_context().items() if key != "request"}
         return etag_for(self.get_serializer_class()(instance, context=context).data)
