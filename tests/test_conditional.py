@@ -28,6 +28,8 @@ import offer_realtime.conditional
 from hotel.models import Offer
 from offer_realtime.conditional import ConditionalUpdateMixin, etag_for
 from offer_realtime.testing import capture_broadcasts
+from tests.testapp.models import Deal, Venue
+from tests.testapp.serializers import DealSerializer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -103,12 +105,22 @@ class ForgetfulViewSet(OfferViewSet):
     serializer_checks_precondition = True
 
 
+class DealViewSet(ConditionalUpdateMixin, viewsets.ModelViewSet):
+    """The real host's shape: photo a CloudinaryField (DRF's ModelField), photo_url its URL."""
+
+    serializer_class = DealSerializer
+    queryset = Deal.objects.order_by("pk")
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list[Any] = []
+
+
 router = SimpleRouter()
 router.register("offers", OfferViewSet, basename="offer")
 router.register("required", RequiredOfferViewSet, basename="required")
 router.register("interleaved", InterleavedOfferViewSet, basename="interleaved")
 router.register("serializer-locks", SerializerLocksViewSet, basename="serializer-locks")
 router.register("forgetful", ForgetfulViewSet, basename="forgetful")
+router.register("deals", DealViewSet, basename="deal")
 urlpatterns = [path("", include(router.urls))]
 
 
@@ -441,3 +453,58 @@ def test_behind_gzip_middleware_the_etag_turns_weak_and_never_matches(client, sp
 
     assert client.patch(url(spa), {"tag": "x"}, format="json", HTTP_IF_MATCH=weak).status_code == 412
     assert client.patch(url(spa), {"tag": "x"}, format="json", HTTP_IF_MATCH=weak[2:]).status_code == 200
+
+
+# -- the real host's shape: a CloudinaryField photo ------------------------------------------------
+
+STORED = "image/upload/v1700000000/offers/abc123.jpg"
+OTHER = "image/upload/v1700000500/offers/def456.jpg"
+
+
+@pytest.fixture
+def cloud(monkeypatch):
+    """The Cloudinary SDK configured with a cloud name, as a host configures it (no network)."""
+    import cloudinary
+
+    monkeypatch.delenv("CLOUDINARY_URL", raising=False)
+    monkeypatch.setattr(cloudinary, "_config", cloudinary.Config())
+    cloudinary.config(cloud_name="stub-cloud", api_key="123456789012345", api_secret="stub-secret", secure=True)
+
+
+def deal_settings():
+    """offer_realtime configured for the Deal model (so its saves are broadcast)."""
+    from django.test import override_settings
+
+    return override_settings(
+        OFFER_REALTIME={
+            "MODEL": "testapp.Deal",
+            "SERIALIZER": "tests.testapp.serializers.DealSerializer",
+            "HOTEL_SLUG": "venue.code",
+            "CHANNEL": "venue-{hotel_slug}",
+            "DELIVERY": "inline",
+        }
+    )
+
+
+def test_with_a_cloudinary_photo_the_etag_follows_the_photo_and_a_stale_save_is_412(client, cloud):
+    with deal_settings():
+        deal = Deal.objects.create(venue=Venue.objects.create(code="harbour"), title="Sail", photo=STORED)
+        first = client.get(f"/deals/{deal.pk}/")
+        assert first.json()["photo_url"].endswith("/image/upload/v1700000000/offers/abc123.jpg")
+
+        Deal.objects.filter(pk=deal.pk).update(photo=OTHER)  # a colleague's new photo (new version)
+        current = client.get(f"/deals/{deal.pk}/")
+        assert current["ETag"] != first["ETag"]
+
+        with capture_broadcasts() as sent:
+            stale = client.patch(f"/deals/{deal.pk}/", {"title": "Mine"}, format="json", HTTP_IF_MATCH=first["ETag"])
+        assert stale.status_code == 412
+        assert stale.json() == current.json()
+        assert list(sent) == []
+
+        with capture_broadcasts() as sent:
+            fresh = client.patch(f"/deals/{deal.pk}/", {"title": "Mine"}, format="json", HTTP_IF_MATCH=current["ETag"])
+        assert fresh.status_code == 200
+        assert Deal.objects.get(pk=deal.pk).title == "Mine"
+        assert sent.names == ["offer-updated"]
+        assert fresh["ETag"] == client.get(f"/deals/{deal.pk}/")["ETag"]
