@@ -1,4 +1,5 @@
-"""ConditionalUpdateMixin on its own: a minimal viewset over the example's Offer with a plain serializer.
+"""ConditionalUpdateMixin on its own: minimal viewsets over the example's Offer with a plain serializer,
+and over the test host's Deal (the real host's CloudinaryField photo).
 
 No example code is used (no hotel.uploads locking, no photo checks): what is tested is
 what the mixin itself does, so any DRF host gets it. Real concurrent requests are in
