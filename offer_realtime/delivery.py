@@ -14,16 +14,15 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from offer_realtime import backends, events, metrics, photos, sender, signals
-from offer_realtime.backends import get_backend
-from offer_realtime.retry import is_transient
 from offer_realtime.changes import Action, Change, event_id
+from offer_realtime.retry import is_transient, may_be_one_events_fault
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
@@ -246,21 +245,113 @@ class Outcome(enum.Enum):
     GIVEN_UP = "given up"
 
 
-def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bool = False) -> Outcome:
-    """Send ``batch`` with the configured backend; log, count and signal the outcome; never raise.
+@dataclass
+class SendResult:
+    """What became of each event of a batch handed to :func:`send_batch`, in batch order."""
 
-    ``may_retry``: the caller will try again after a transient failure (the background
-    sender and the task worker do; inline delivery does not).
+    sent: list[events.Event] = field(default_factory=list)
+    given_up: list[events.Event] = field(default_factory=list)
+    #: Events to send again after a backoff (a transient failure, and the caller may retry).
+    retry: list[events.Event] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        """RETRY if some events are to be sent again, else GIVEN_UP if some were, else SENT."""
+        if self.retry:
+            return Outcome.RETRY
+        return Outcome.GIVEN_UP if self.given_up else Outcome.SENT
+
+
+def send_batch(
+    batch: Sequence[events.Event],
+    *,
+    attempt: int = 1,
+    may_retry: bool = False,
+    backend: backends.BaseBackend | None = None,
+) -> SendResult:
+    """Send ``batch`` with ``backend``; log, count and signal the outcome; never raise.
+
+    ``backend`` defaults to the *configured* backend, not a testing override: events of a
+    write made before :func:`offer_realtime.testing.capture_broadcasts` started, still
+    queued or retried, go where they would have gone. ``may_retry``: the caller will try
+    again after a transient failure (the background sender and the task worker do; inline
+    delivery does not).
+
+    A batch refused for what may be one event's content (a 400 or 413 answer, a local
+    error such as a size check) is sent again one event at a time, so only the refused
+    events are given up: one hotel's event never costs another hotel's.
     """
+    result = SendResult()
     if not batch:
-        return Outcome.SENT
-    backend = get_backend()
+        return result
+    if backend is None:
+        try:
+            backend = backends.configured_backend()
+        except Exception as exc:  # noqa: BLE001 - e.g. ImproperlyConfigured: never raise into the caller
+            _record_failure(None, batch, attempt, exc, retry=False)
+            result.given_up.extend(batch)
+            return result
+    error = _attempt(backend, batch, attempt)
+    if error is None:
+        result.sent.extend(batch)
+        return result
+    retry = may_retry and is_transient(error)
+    if retry or len(batch) == 1 or not may_be_one_events_fault(error):
+        _record_failure(backend, batch, attempt, error, retry=retry)
+        (result.retry if retry else result.given_up).extend(batch)
+        return result
+    _record_failure(backend, batch, attempt, error, retry=False, split=True)
+    for index, event in enumerate(batch):
+        error = _attempt(backend, [event], attempt)
+        if error is None:
+            result.sent.append(event)
+        elif not is_transient(error):
+            _record_failure(backend, [event], attempt, error, retry=False)
+            result.given_up.append(event)
+        else:
+            # Pusher went away meanwhile: this event and the rest wait together, in order
+            # (or are given up together, without a round trip each to a dead server).
+            rest = list(batch[index:])
+            _record_failure(backend, rest, attempt, error, retry=may_retry)
+            (result.retry if may_retry else result.given_up).extend(rest)
+            break
+    return result
+
+
+def _attempt(backend: backends.BaseBackend, batch: Sequence[events.Event], attempt: int) -> Exception | None:
+    """One ``backend.send``; on success count, log and signal it; return the error, if any."""
     try:
         backend.send(batch)
     except Exception as exc:  # noqa: BLE001 - a broadcast failure must never fail the write
-        retry = may_retry and is_transient(exc)
-        metrics.increment("failed", len(batch))
-        metrics.increment("retried" if retry else "given_up", len(batch))
+        return exc
+    metrics.increment("sent", len(batch))
+    for event in batch:
+        logger.debug("Sent %s on %s for offer %s (attempt %d).", event.name, event.channel, event.offer_id, attempt)
+    signals.broadcast_sent.send_robust(sender=type(backend), events=list(batch), attempt=attempt, backend=backend)
+    return None
+
+
+def _record_failure(
+    backend: backends.BaseBackend | None,
+    batch: Sequence[events.Event],
+    attempt: int,
+    exc: Exception,
+    *,
+    retry: bool,
+    split: bool = False,
+) -> None:
+    """Count, log and signal a failed send of ``batch``. ``split``: the batch will be sent
+    again one event at a time (counted as retried, one log line, not final)."""
+    metrics.increment("failed", len(batch))
+    metrics.increment("retried" if retry or split else "given_up", len(batch))
+    if split:
+        logger.warning(
+            "Batch of %d events refused: %s: %s (attempt %d); sending each event alone so that only "
+            "the refused one(s) are given up. Offers: %s.",
+            len(batch), type(exc).__name__, exc, attempt, ", ".join(str(e.offer_id) for e in batch),
+            extra={"attempt": attempt},
+        )
+    else:
         for event in batch:
             logger.log(
                 logging.WARNING if retry else logging.ERROR,
@@ -275,15 +366,10 @@ def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bo
                 extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id,
                        "attempt": attempt},
             )
-        signals.broadcast_failed.send_robust(
-            sender=type(backend), events=list(batch), attempt=attempt, backend=backend, error=exc, final=not retry
-        )
-        return Outcome.RETRY if retry else Outcome.GIVEN_UP
-    metrics.increment("sent", len(batch))
-    for event in batch:
-        logger.debug("Sent %s on %s for offer %s (attempt %d).", event.name, event.channel, event.offer_id, attempt)
-    signals.broadcast_sent.send_robust(sender=type(backend), events=list(batch), attempt=attempt, backend=backend)
-    return Outcome.SENT
+    signals.broadcast_failed.send_robust(
+        sender=type(backend) if backend is not None else backends.BaseBackend, events=list(batch), attempt=attempt,
+        backend=backend, error=exc, final=not (retry or split),
+    )
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
@@ -312,4 +398,5 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
     except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
         logger.exception("Could not build offer events for %d change(s).", len(changes))
         return
-    send_batch(batch)
+    # A testing override applies to what is delivered while it is in force, and only that.
+    send_batch(batch, backend=backends.get_backend() if backends.overridden() else None)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-COUNTERS = ("sent", "failed", "retried", "given_up", "dropped_queue_full", "dropped_oversize", "enqueued")
+COUNTERS = (
+    "sent",
+    "failed",
+    "retried",
+    "given_up",
+    "dropped_queue_full",
+    "dropped_oversize",
+    "enqueued",
+    "unsent_at_exit",  # background: events (or changes) still held when the exit flush's bound ran out
+)
 
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()

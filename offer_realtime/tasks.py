@@ -113,12 +113,13 @@ def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
 
 
 def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
-    from offer_realtime.delivery import Outcome, send_batch
+    from offer_realtime.delivery import send_batch
 
     conf = get_settings()
     while True:
-        outcome = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts)
-        if outcome is not Outcome.RETRY:
+        # Only the events still to retry go on (a split batch may have sent or given up some).
+        batch = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
+        if not batch:
             return
         delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
         attempt += 1

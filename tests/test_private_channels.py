@@ -144,8 +144,9 @@ class TestSocketId:
 
             get_backend().send([events.Event("offer-updated", "hotel-a", {"x": 1}, 1, socket_id="1.2")])
             get_backend().send([events.Event("e", "hotel-a", {}, 1, socket_id="3.4"), events.Event("e", "hotel-b", {}, 2)])
-        assert stub.requests[0]["body"]["socket_id"] == "1.2"
-        assert json.loads(stub.requests[0]["body"]["data"]) == {"x": 1}
+        [single] = stub.requests[0]["body"]["batch"]  # one event goes out as a batch of one too
+        assert single["socket_id"] == "1.2"
+        assert json.loads(single["data"]) == {"x": 1}
         assert [e.get("socket_id") for e in stub.requests[1]["body"]["batch"]] == ["3.4", None]
 
     def test_changes_from_two_browsers_merge_to_everyone(self):

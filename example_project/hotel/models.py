@@ -1,5 +1,7 @@
 """The hotel domain of the example project: hotels, their staff and their offers."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -54,3 +56,16 @@ class Offer(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; an offer loaded from the database is only ever updated, never re-inserted.
+
+        Django's ``save()`` of an existing instance runs ``UPDATE`` and, when that matched no
+        row, ``INSERT``: an edit racing a delete would bring the deleted offer back with the
+        same id (after its photo file was deleted and ``offer-deleted`` was sent). Here such
+        a save raises ``DatabaseError("Forced update did not affect any rows.")`` instead.
+        A new instance, even with an explicit id, is saved as Django always does.
+        """
+        if self.pk is not None and not self._state.adding and not kwargs.get("force_insert"):
+            kwargs["force_update"] = True
+        super().save(*args, **kwargs)

@@ -212,14 +212,18 @@ def test_non_numeric_offer_id_is_404(api, killarney):
     assert api.get("/api/staff/hotel/killarney/offers/abc/").status_code == 404
 
 
-def test_photo_is_read_only_in_json_updates(api, photo_offer):
-    """The photo changes only through upload-image, never through PATCH."""
+def test_photo_that_is_not_a_file_is_400_and_changes_nothing(api, photo_offer, media_root):
+    """A string naming some other file cannot point the offer at it: a photo is sent as a file."""
     with capture_broadcasts() as sent:
         response = api.patch(
             f"/api/staff/hotel/killarney/offers/{photo_offer.pk}/", {"photo": "offers/elsewhere.png"}, format="json"
         )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json() == {
+        "photo": ["Send the photo as a file upload (multipart/form-data), or null to remove it."]
+    }
     photo_offer.refresh_from_db()
     assert photo_offer.photo.name == "offers/old.png"
+    assert stored_files(media_root) == ["offers/old.png"]
     assert list(sent) == []
