@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,7 @@ import offer_realtime.conditional
 from hotel.models import Offer
 from offer_realtime.conditional import ConditionalUpdateMixin, etag_for
 from offer_realtime.testing import capture_broadcasts
+from tests.pythonpath import child_pythonpath
 from tests.testapp.models import Deal, Venue
 from tests.testapp.serializers import DealSerializer
 
@@ -415,7 +417,7 @@ def test_a_serializer_that_does_not_call_the_check_is_an_error_and_writes_nothin
 # -- the module ------------------------------------------------------------------------------
 
 
-def test_the_module_is_a_leaf_of_offer_realtime():
+def test_the_module_is_a_leaf_of_offer_realtime(tmp_path):
     """It imports no other offer_realtime module (no delivery, sender or receivers), at import or in a function."""
     tree = ast.parse(Path(offer_realtime.conditional.__file__).read_text())
     imported = {
@@ -432,7 +434,10 @@ def test_the_module_is_a_leaf_of_offer_realtime():
         "import offer_realtime.conditional; "
         "print(sorted(m for m in sys.modules if m.startswith('offer_realtime')))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": child_pythonpath()}, cwd=tmp_path,  # see tests/pythonpath.py
+    ).stdout
     assert out.strip() == "['offer_realtime', 'offer_realtime.conditional']"
 
 

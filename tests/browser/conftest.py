@@ -30,6 +30,7 @@ from rest_framework.authtoken.models import Token
 
 from tests.e2e.conftest import shared_database_url, use_soketi
 from tests.e2e.harness import Soketi, ensure_node_modules
+from tests.pythonpath import child_pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -459,7 +460,7 @@ def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.browser.writer_settings",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "example_project")]),
+        "PYTHONPATH": child_pythonpath(),
         "DATABASE_URL": shared_database_url(),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
@@ -469,7 +470,7 @@ def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
         subprocess.Popen(
             [sys.executable, "-m", "tests.browser.writer", str(out), "--seed", str(seed * 100 + k),
              "--ops", str(OPS_PER_WRITER), "--start", str(start)],
-            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,  # not the tree's cwd: see tests/pythonpath.py stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for k, out in enumerate(outs)
     ]

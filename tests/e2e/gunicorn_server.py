@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.harness import HarnessError, free_port
+from tests.pythonpath import child_pythonpath
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "example_project"
@@ -41,7 +42,7 @@ class GunicornServer:
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "OFFER_REALTIME_"))},
             "DJANGO_SETTINGS_MODULE": "example_project.settings",
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(EXAMPLE)]),
+            "PYTHONPATH": child_pythonpath(),
             "PYTHONUNBUFFERED": "1",
             **env,
         }

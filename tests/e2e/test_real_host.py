@@ -40,6 +40,7 @@ from tests.e2e.frontend_oracle import PublicView, StaffView, expected_public, ex
 from tests.e2e.harness import HarnessError, Subscriber, _terminate, _track, free_port
 from tests.e2e.proxy import FaultyProxy
 from tests.example.cloudinary_stub import CloudinaryStub
+from tests.pythonpath import child_pythonpath
 
 pytestmark = pytest.mark.e2e
 
@@ -107,9 +108,9 @@ class RealHost:
             if not k.startswith(("PUSHER_", "OFFER_REALTIME", "DJANGO_", "CLOUDINARY_", "DATABASE_URL"))
         }
         env.update(
-            # The project's own directory first (its `hotel`), then the worktree (offer_realtime);
-            # never example_project, whose `hotel` app would shadow the host's.
-            PYTHONPATH=os.pathsep.join([str(REALHOST_DIR), str(REPO)]),
+            # The project's own directory first (its `hotel`, which example_project's must not
+            # shadow), then where this process imports offer_realtime and tests from.
+            PYTHONPATH=child_pythonpath(REALHOST_DIR),
             DJANGO_SETTINGS_MODULE="realhost.settings",
             DATABASE_URL=self.database_url,
             CLOUDINARY_URL=self.cloudinary.cloudinary_url,

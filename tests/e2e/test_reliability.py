@@ -20,6 +20,7 @@ from tests.conftest import make_staff
 from tests.e2e.conftest import shared_database_url
 from tests.e2e.gunicorn_server import GunicornServer
 from tests.e2e.proxy import FaultyProxy
+from tests.pythonpath import child_pythonpath
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -243,9 +244,7 @@ class TestTaskMode:
             env = {
                 **os.environ,
                 "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
-                # The worker imports everything from where this process does: the tree under
-                # PYTHONPATH or setup.cfg's pythonpath, the installed package under nox.
-                "PYTHONPATH": os.pathsep.join(path for path in sys.path if path),
+                "PYTHONPATH": child_pythonpath(),
                 "DATABASE_URL": shared_database_url(),
                 "PUSHER_APP_ID": realtime.app_id, "PUSHER_KEY": realtime.key, "PUSHER_SECRET": realtime.secret,
                 "PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": str(proxy.port),

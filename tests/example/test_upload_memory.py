@@ -31,6 +31,7 @@ import pytest
 from PIL import Image
 
 from tests.example.conftest import image_bytes, upload
+from tests.pythonpath import child_pythonpath
 
 BUDGET_MB = 64
 
@@ -132,7 +133,8 @@ def _measure(path: Path) -> dict:
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONPATH": child_pythonpath()},
+        cwd=path.parent,  # not the tree: see tests/pythonpath.py
     )
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
