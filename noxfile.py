@@ -67,8 +67,11 @@ LOWEST_PYTHON = "3.10"
 #: Where the gates (build, lint, types) run.
 GATES_PYTHON = "3.12"
 
-#: The Chromium tests (Playwright): Python- and Django-independent, so only the FULL cells run them.
-BROWSER_TESTS = "tests/browser/test_board.py"
+#: What the QUICK cells leave out: the end-to-end tests (soketi, pusher-js, gunicorn, Chromium),
+#: which the FULL cells and ``lowest`` run.
+QUICK_SELECTION = ["-m", "not e2e"]
+#: What ``lowest`` leaves out: the Chromium tests (``tests/browser/conftest.py`` marks them).
+LOWEST_SELECTION = ["-m", "not chromium"]
 #: pytest, testing the installed package (see the module docstring).
 PYTEST_INSTALLED = ["pytest", "-o", "pythonpath=", "--import-mode=append"]
 
@@ -161,7 +164,7 @@ def tests(session: nox.Session, django: str, full: bool) -> None:
         _require_postgres(session)
     session.install(f"django~={django}.0", ".[tasks-db]", *_group("test"))
     session.run("python", "-m", "django", "--version")
-    args = session.posargs or (["-ra"] if full else ["-ra", f"--ignore={BROWSER_TESTS}"])
+    args = session.posargs or (["-ra"] if full else ["-ra", *QUICK_SELECTION])
     _run_suite(session, args, postgres=full)
 
 
@@ -194,7 +197,7 @@ def lowest(session: nox.Session) -> None:
     session.run("pip", "check")
     session.run("python", "-m", "django", "--version")
     # PostgreSQL too: the database driver's floor is only exercised there.
-    _run_suite(session, session.posargs or ["-ra", f"--ignore={BROWSER_TESTS}"], postgres=True)
+    _run_suite(session, session.posargs or ["-ra", *LOWEST_SELECTION], postgres=True)
 
 
 #: What an sdist must never carry: installed Node packages, databases, uploads, caches.

@@ -483,3 +483,10 @@ def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
         done.update(result["done"])
         assert sum(result["done"].values()) >= OPS_PER_WRITER // 2, result  # not all lost to the other writer
     return [event for result in results for event in result["events"]], done
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that drive Chromium (those using ``browser``): ``-m "not chromium"`` leaves them out."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.chromium)
