@@ -470,7 +470,8 @@ def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
         subprocess.Popen(
             [sys.executable, "-m", "tests.browser.writer", str(out), "--seed", str(seed * 100 + k),
              "--ops", str(OPS_PER_WRITER), "--start", str(start)],
-            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL,  # not the tree's cwd: see tests/pythonpath.py stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            # cwd: not the tree, which `-m` would put first on sys.path (see tests/pythonpath.py).
+            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for k, out in enumerate(outs)
     ]
