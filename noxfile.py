@@ -1,27 +1,29 @@
 """Test matrix and release gates: ``python3 -m nox`` runs what CI runs; ``nox -s NAME`` one session.
 
 What runs where (``nox -l`` lists every session; ``*`` marks the default ones, which
-``.ci/run`` runs):
+``.ci/run`` runs, in this order), with the time each took on the 2-core CI machine:
 
 ======================================  =========================================================
 session                                 what it does
 ======================================  =========================================================
-``build``                               sdist + wheel (``python -m build``, the wheel built from
+``build`` (~2.5 min)                    sdist + wheel (``python -m build``, the wheel built from
                                         the sdist), ``twine check --strict``, the contents of both
                                         (LICENSE, every module, ``py.typed``, no ``node_modules``
                                         or databases), valid classifiers; then the sdist's own
-                                        tests, without the ``e2e`` ones (soketi, Chromium),
-                                        against the wheel, on SQLite
-``lowest``                              Python 3.10 with every dependency at its declared floor
+                                        tests, without the ``e2e`` ones (soketi, pusher-js,
+                                        gunicorn, Chromium), against that wheel, on SQLite
+``lowest`` (~7 min)                     Python 3.10 with every dependency at its declared floor
                                         (each ``>=`` of pyproject.toml read as ``==``): the suite
                                         without the Chromium tests, on SQLite and PostgreSQL
-``tests(py3.11-django5.2)``,            the whole suite (e2e through soketi and pusher-js, and
-``tests(py3.13-django6.1)``             the Chromium tests) on SQLite, then on PostgreSQL
-the 6 other ``tests(...)`` cells        the suite without the Chromium tests, on SQLite: Python
-                                        3.10/3.12/3.13 × Django 5.2, 3.12/3.13 × 6.0, 3.12 × 6.1
-``lint``, ``types`` (not default yet)   ruff (pyproject.toml ``[tool.ruff]``) and mypy --strict
-                                        with the Django and DRF plugins on ``offer_realtime/``;
-                                        they join the defaults once their findings are fixed
+``tests(py3.11-django5.2)``,            the whole suite (end-to-end through soketi, pusher-js
+``tests(py3.13-django6.1)``             and gunicorn, and the Chromium tests) on SQLite, then on
+(~9 min each)                           PostgreSQL
+the 6 other ``tests(...)`` cells        the suite without the ``e2e`` tests, on SQLite: Python
+(~2.5 min each)                         3.10/3.12/3.13 × Django 5.2, 3.12/3.13 × 6.0, 3.12 × 6.1
+``lint``, ``types`` (not default yet)   ruff (pyproject.toml ``[tool.ruff.lint]``) and mypy
+                                        --strict with the Django and DRF plugins on
+                                        ``offer_realtime/``; they join the defaults once their
+                                        findings are fixed
 ======================================  =========================================================
 
 Every test session tests the *installed* package, not this tree: the package is
@@ -268,6 +270,8 @@ def build(session: nox.Session) -> None:
     [tree] = unpacked.iterdir()
     sdist_pyproject = nox.project.load_toml(tree / "pyproject.toml")
     session.install(f"{wheel}[tasks-db]", *_group("test", pyproject=sdist_pyproject))
+    # A reused virtualenv may hold an older build of the same version, which pip keeps.
+    session.install("--force-reinstall", "--no-deps", str(wheel))
     env = _use_installed(session, tree)
     session.chdir(tree)
     # Not the e2e tests: they need soketi and pusher-js from npm, and Chromium.
