@@ -123,9 +123,13 @@ def _use_installed(session: nox.Session, tree: Path) -> dict[str, str]:
     Returns the environment for pytest: the guard variable, and no ``PYTHONPATH`` (a
     developer's ``PYTHONPATH=$PWD`` would put the tree first).
     """
-    site_packages = session.run(
-        "python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", silent=True
-    ).strip()
+    # Straight from the virtualenv's interpreter, so it also works with --install-only and --no-install.
+    site_packages = subprocess.run(
+        [str(Path(session.bin, "python")), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # A .pth file's lines are appended to sys.path after site-packages, in this process
     # and in every Python process a test starts (manage.py, db_worker, ...).
     tree = tree.resolve()  # a .pth file's relative lines are relative to site-packages
