@@ -10,7 +10,8 @@ stopped gracefully (SIGTERM: the last worker flushes at exit).
 Reported: events lost, the longest a write waited (a recycled single worker holds
 requests while it flushes), and every exit report the workers logged.
 
-    python benchmarks/recycle_outage.py [--writes 200] [--max-requests 50] [--outage 4] [--workers 1] [--jitter 0] [--preload]
+    python benchmarks/recycle_outage.py [--writes 200] [--max-requests 50] [--outage 4]
+                                        [--workers 1] [--jitter 0] [--preload]
 
 Runs on a throw-away SQLite database (``--database-url`` for another one; it is migrated).
 """
@@ -55,7 +56,8 @@ def main() -> None:
             "PUSHER_PORT": str(proxy.port),
         }
         gunicorn_args = ["--workers", str(args.workers), "--max-requests", str(args.max_requests),
-                         "--max-requests-jitter", str(args.jitter), "--graceful-timeout", "30", "--timeout", "60", *(["--preload"] if args.preload else [])]
+                         "--max-requests-jitter", str(args.jitter), "--graceful-timeout", "30", "--timeout", "60",
+                         *(["--preload"] if args.preload else [])]
         server = GunicornServer(env, gunicorn_args).start()
         waits, titles = [], []
         timer = threading.Timer(args.outage, proxy.set_mode, ("pass",))
@@ -76,7 +78,9 @@ def main() -> None:
                 timer.join()
             server.stop(timeout=60)
         deadline = time.monotonic() + args.drain
-        while time.monotonic() < deadline and len({e["data"]["offer"]["title"] for e in subscriber.events}) < len(titles):
+        while time.monotonic() < deadline:
+            if len({e["data"]["offer"]["title"] for e in subscriber.events}) >= len(titles):
+                break
             time.sleep(0.2)
         received = {e["data"]["offer"]["title"] for e in subscriber.events}
     reports = [line.split(" offer_realtime ", 1)[-1] for line in server.output.splitlines()
