@@ -253,7 +253,8 @@ class TestTaskMode:
             worker = subprocess.Popen(
                 # --no-reload: under the autoreloader SIGKILL would hit the parent and orphan the worker.
                 # manage.py, not `-m django`, which would put the working directory first on sys.path.
-                [sys.executable, "example_project/manage.py", "db_worker", "--backend", "db", "--interval", "0.1", "--no-reload"],
+                [sys.executable, "example_project/manage.py", "db_worker", "--backend", "db", "--interval", "0.1",
+                 "--no-reload"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
             try:
