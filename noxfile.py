@@ -77,6 +77,8 @@ LOWEST_SELECTION = ["-m", "not chromium"]
 #: pytest, testing the installed package (see the module docstring).
 PYTEST_INSTALLED = ["pytest", "-o", "pythonpath=", "--import-mode=append"]
 
+#: nox.project.dependency_groups (PEP 735 groups of pyproject.toml) came in 2025.02.09.
+nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
