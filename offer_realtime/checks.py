@@ -14,6 +14,11 @@ Ids are stable; a retired id is never reused.
 - ``offer_realtime.E009`` ``DELIVERY`` is not one of "inline", "background", "task".
 - ``offer_realtime.E010`` ``DELIVERY = "task"`` but no task framework, no such ``TASK_BACKEND``,
   or a ``TASK_QUEUE`` that backend does not accept.
+- ``offer_realtime.E030`` (audiences) ``PUBLIC_SERIALIZER`` cannot be imported.
+- ``offer_realtime.E031`` (audiences) ``PUBLIC_CHANNEL`` is a private or presence channel: guests cannot subscribe.
+- ``offer_realtime.E032`` (audiences) ``PUBLIC_CHANNEL`` cannot produce a valid channel name of its own per
+  hotel (cannot be rendered, refused characters or length, no ``{hotel_slug}``, or the same as ``CHANNEL``).
+- ``offer_realtime.E033`` (audiences) ``ACTIVE_FIELD`` is not a field of the model.
 - ``offer_realtime.W001`` The hotel slug field can hold values Pusher refuses in a channel name.
 - ``offer_realtime.W002`` (deploy) Events are only logged, not sent: no Pusher credentials.
 - ``offer_realtime.W003`` (deploy) Channels are public: anyone with the Pusher key can read them.
@@ -221,6 +226,74 @@ def check_channel(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility)
+def check_audiences(app_configs: Any = None, **kwargs: Any) -> list:
+    """E030-E033: the public audience, when ``PUBLIC_SERIALIZER`` turns it on."""
+    conf = get_settings()
+    if not conf.public_serializer:
+        return []
+    errors = []
+    try:
+        import_string(conf.public_serializer)
+    except ImportError as exc:
+        errors.append(
+            Error(
+                f"OFFER_REALTIME['PUBLIC_SERIALIZER'] {conf.public_serializer!r} cannot be imported: {exc}",
+                hint="A dotted path to the DRF serializer of what guests may see.",
+                id="offer_realtime.E030",
+            )
+        )
+    template = conf.public_channel
+    if template.startswith(("private-", "presence-")):
+        errors.append(
+            Error(
+                f"OFFER_REALTIME['PUBLIC_CHANNEL'] {template!r} is a private channel: guests cannot subscribe to it.",
+                hint="Use a public name such as 'hotel-{hotel_slug}', and a private CHANNEL for staff.",
+                id="offer_realtime.E031",
+            )
+        )
+    else:
+        problem = _public_channel_problem(template, conf.channel)
+        if problem:
+            errors.append(
+                Error(
+                    f"OFFER_REALTIME['PUBLIC_CHANNEL'] {template!r} {problem}.",
+                    hint="Use 'hotel-{hotel_slug}' for guests and 'private-hotel-{hotel_slug}' as CHANNEL for staff.",
+                    id="offer_realtime.E032",
+                )
+            )
+    try:
+        model = get_model()
+    except (LookupError, ValueError):
+        return errors  # E002
+    try:
+        model._meta.get_field(conf.active_field)
+    except FieldDoesNotExist:
+        errors.append(
+            Error(
+                f"OFFER_REALTIME['ACTIVE_FIELD'] {conf.active_field!r} is not a field of {model._meta.label}.",
+                hint="Name the boolean field that says whether guests see an offer.",
+                id="offer_realtime.E033",
+            )
+        )
+    return errors
+
+
+def _public_channel_problem(template: str, staff_template: str) -> str | None:
+    try:
+        sample = template.format(hotel_slug=_SAMPLE_SLUG)
+    except (KeyError, IndexError, ValueError) as exc:
+        return f"cannot be rendered ({type(exc).__name__}: {exc}); the only placeholder is {{hotel_slug}}"
+    problem = events.channel_name_problem(sample)
+    if problem:
+        return f"gives {sample!r} for a hotel slug {_SAMPLE_SLUG!r}, which Pusher refuses: {problem}"
+    if sample == template:
+        return "has no {hotel_slug}: every hotel would share one channel"
+    if template == staff_template:
+        return "is the same as CHANNEL: guests would get the staff events; set CHANNEL to a private template"
+    return None
+
+
+@register(Tags.compatibility)
 def check_backend(app_configs: Any = None, **kwargs: Any) -> list:
     """E006, E007: the backend imports, and the Pusher backend has credentials."""
     from offer_realtime.backends.base import BaseBackend
@@ -285,7 +358,8 @@ def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list
             f"Offer events go to public channels ({get_settings().channel!r}): anyone holding the "
             "(public) Pusher key can subscribe and read every hotel's offers, drafts included.",
             hint="Set OFFER_REALTIME['CHANNEL'] = 'private-hotel-{hotel_slug}' and include "
-            "offer_realtime.urls for the channel-authorization endpoint.",
+            "offer_realtime.urls for the channel-authorization endpoint; to keep a live public page, "
+            "also set PUBLIC_SERIALIZER (README, \"Audiences\").",
             id="offer_realtime.W003",
         )
     ]

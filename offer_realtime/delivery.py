@@ -21,9 +21,9 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from offer_realtime import backends, events, metrics, photos, sender, signals
-from offer_realtime.changes import Action, Change, event_id
+from offer_realtime.changes import Action, Change, event_id, group_key
 from offer_realtime.retry import is_transient, may_be_one_events_fault
-from offer_realtime.settings import get_model, get_serializer_class, get_settings
+from offer_realtime.settings import get_model, get_public_serializer_class, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
 
@@ -37,13 +37,16 @@ def resolve_attribute_path(obj: Any, path: Sequence[str]) -> Any:
     return obj
 
 
-def channel_for_offer(offer: models.Model) -> str:
-    """The channel an offer's events go to (raises InvalidChannelName or AttributeError)."""
+def channel_for_offer(offer: models.Model, template: str | None = None) -> str:
+    """The channel an offer's events go to (raises InvalidChannelName or AttributeError).
+
+    ``template``: another audience's channel template; default ``CHANNEL``.
+    """
     conf = get_settings()
     slug = resolve_attribute_path(offer, conf.hotel_slug_path)
     if slug is None:
         raise events.InvalidChannelName(f"offer {offer.pk} has no hotel slug ({conf.hotel_slug} is None)")
-    return events.channel_for(conf.channel, str(slug))
+    return events.channel_for(conf.channel if template is None else template, str(slug))
 
 
 def photo_url(offer: models.Model) -> str | None:
@@ -85,14 +88,13 @@ def _hotel_link(model: type[models.Model]) -> Any:
     return field if getattr(field, "concrete", False) else None
 
 
-def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str]:
-    """``{old value of the hotel link: that hotel's channel}`` for offers that moved.
+def _previous_slugs(values: set[Any], link: Any, using: str) -> dict[Any, str]:
+    """``{old value of the hotel link: that hotel's slug}`` for offers that moved.
 
     One query for all of them (none when ``HOTEL_SLUG`` is a field of the offer itself);
-    a hotel deleted since, or one without a valid channel, is left out.
+    a hotel deleted since is left out.
     """
-    conf = get_settings()
-    path = conf.hotel_slug_path
+    path = get_settings().hotel_slug_path
     values = {value for value in values if value is not None}
     if not values or link is None:
         return {}
@@ -108,15 +110,41 @@ def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str
         slugs = {getattr(hotel, key): resolve_attribute_path(hotel, rest) for hotel in queryset}
     else:
         return {}
-    channels = {}
-    for value, slug in slugs.items():
-        if slug is None:
-            continue
-        try:
-            channels[value] = events.channel_for(conf.channel, str(slug))
-        except events.InvalidChannelName as exc:
-            logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
-    return channels
+    return {value: str(slug) for value, slug in slugs.items() if slug is not None}
+
+
+def _previous_channel(template: str, slugs: dict[Any, str], value: Any) -> str | None:
+    """The channel (from ``template``) of the hotel an offer left, or None (gone, invalid)."""
+    slug = slugs.get(value)
+    if slug is None:
+        return None
+    try:
+        return events.channel_for(template, slug)
+    except events.InvalidChannelName as exc:
+        logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who gets a change's events: a channel template, a serializer, and whether only
+    active offers are shown to it (README, "Audiences")."""
+
+    #: None for the staff audience (the only one without audiences): event ids as always.
+    name: str | None
+    channel: str
+    public: bool = False
+
+    def serializer_class(self) -> Any:
+        """The serializer whose data goes into this audience's offer-created/updated."""
+        return get_public_serializer_class() if self.public else get_serializer_class()
+
+
+def audiences() -> list[Audience]:
+    """The staff audience on ``CHANNEL``, and with ``PUBLIC_SERIALIZER`` the public one."""
+    conf = get_settings()
+    staff = Audience(None, conf.channel)
+    return [staff, Audience("public", conf.public_channel, public=True)] if conf.audiences else [staff]
 
 
 def within_limits(event: events.Event) -> events.Event | None:
@@ -137,6 +165,7 @@ def within_limits(event: events.Event) -> events.Event | None:
         sync,
         data={**sync.data, **{key: event.data[key] for key in events.IDENTITY_KEYS if key in event.data}},
         socket_id=event.socket_id,
+        group=event.group,
     )
     if sync.size() <= limit:
         logger.warning(
@@ -159,10 +188,11 @@ def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     return [fitted for event in built if (fitted := within_limits(event)) is not None]
 
 
-def _finish(event: events.Event, change: Change) -> events.Event:
-    # What every event carries besides its contract payload: identity and origin.
-    event = events.with_identity(event, event_id(change, event.name), change.changed_at)
-    return replace(event, socket_id=change.socket_id)
+def _finish(event: events.Event, change: Change, audience: Audience) -> events.Event:
+    # What every event carries besides its contract payload: identity and origin; with
+    # audiences, the group that keeps a change's events of every audience in one call.
+    event = events.with_identity(event, event_id(change, event.name, audience.name), change.changed_at)
+    return replace(event, socket_id=change.socket_id, group=group_key(change) if get_settings().audiences else None)
 
 
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
@@ -180,61 +210,143 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
             or (c.offer_id in offers and getattr(offers[c.offer_id], link.attname) != c.previous_hotel)
         )
     ]
-    previous = _previous_channels({c.previous_hotel for c in moves}, link, using) if moves else {}
+    previous = _previous_slugs({c.previous_hotel for c in moves}, link, using) if moves else {}
     moved = {id(c) for c in moves}
-    serializer_class = None
     built: list[events.Event] = []
     for change in changes:
-        try:
-            if change.action is Action.DELETED:
-                # Moved, then deleted: the board that still shows it is the old hotel's.
-                channel = previous.get(change.previous_hotel, change.channel) if id(change) in moved else change.channel
-                built.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change))
-                continue
-            offer = offers.get(change.offer_id)
-            if offer is None:
-                # Deleted by another transaction since; its own offer-deleted follows.
-                logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
-                continue
-            title = getattr(offer, "title", str(offer))
-            moved_from = previous.get(change.previous_hotel) if id(change) in moved else None
+        for audience in audiences():
+            # Every audience's events of one change are next to each other (one Pusher call).
+            builder = _public_events if audience.public else _staff_events
+            out: list[events.Event] = []
             try:
-                channel = channel_for_offer(offer)
-            except Exception:
-                if moved_from is not None:
-                    # Gone from the old board, even though the new hotel cannot get events.
-                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
-                raise
-            if id(change) in moved and moved_from != channel:
-                # Moved to another hotel: gone from the old board, created (whole) on the new.
-                if moved_from is not None:
-                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
-                serializer_class = serializer_class or get_serializer_class()
-                data = serializer_class(offer, context={}).data
-                built.append(_finish(events.offer_created(channel, offer.pk, data), change))
-                continue
-            # (Another hotel on the same channel is still a change for that board.)
-            fields_changed = change.fields_changed or id(change) in moved
-            url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
-            # A cleared photo is not an image event (the frontend would show "null?t=..."):
-            # the whole offer, with its null photo_url, goes in offer-updated.
-            if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
-                serializer_class = serializer_class or get_serializer_class()
-                data = serializer_class(offer, context={}).data
-                builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
-                built.append(_finish(builder(channel, offer.pk, data), change))
-            if url is not None:
-                built.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change))
-        except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
-            logger.error(
-                "Could not build the %s event for offer %s: %s",
-                change.action.value,
-                change.offer_id,
-                exc,
-                exc_info=not isinstance(exc, events.InvalidChannelName),
-                extra={"offer_id": change.offer_id, "action": change.action.value},
-            )
+                builder(change, offers.get(change.offer_id), audience, previous, id(change) in moved, out)
+            except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
+                logger.error(
+                    "Could not build the %s event for offer %s%s: %s",
+                    change.action.value,
+                    change.offer_id,
+                    f" ({audience.name} audience)" if audience.name else "",
+                    exc,
+                    exc_info=not isinstance(exc, events.InvalidChannelName),
+                    extra={"offer_id": change.offer_id, "action": change.action.value},
+                )
+            built.extend(out)
     return built
+
+
+def _staff_events(
+    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+) -> None:
+    """The staff audience's events (the only audience without audiences): every offer."""
+    if change.action is Action.DELETED:
+        # Moved, then deleted: the board that still shows it is the old hotel's.
+        channel = (_previous_channel(audience.channel, previous, change.previous_hotel) if moved else None) or change.channel
+        out.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change, audience))
+        return
+    if offer is None:
+        # Deleted by another transaction since; its own offer-deleted follows.
+        logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
+        return
+    title = getattr(offer, "title", str(offer))
+    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    try:
+        channel = channel_for_offer(offer, audience.channel)
+    except Exception:
+        if moved_from is not None:
+            # Gone from the old board, even though the new hotel cannot get events.
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change, audience))
+        raise
+    if moved and moved_from != channel:
+        # Moved to another hotel: gone from the old board, created (whole) on the new.
+        if moved_from is not None:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change, audience))
+        data = audience.serializer_class()(offer, context={}).data
+        out.append(_finish(events.offer_created(channel, offer.pk, data), change, audience))
+        return
+    # (Another hotel on the same channel is still a change for that board.)
+    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
+
+
+def _update_events(
+    change: Change, offer: Any, audience: Audience, channel: str, title: str, fields_changed: bool,
+    out: list[events.Event],
+) -> None:
+    """offer-created, or offer-updated and/or offer-image-updated, for an offer this audience sees."""
+    url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
+    # A cleared photo is not an image event (the frontend would show "null?t=..."):
+    # the whole offer, with its null photo_url, goes in offer-updated.
+    if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
+        data = _offer_data(offer, audience)
+        builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
+        out.append(_finish(builder(channel, offer.pk, data), change, audience))
+    if url is not None:
+        out.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change, audience))
+
+
+def _offer_data(offer: Any, audience: Audience) -> dict[str, Any]:
+    data = audience.serializer_class()(offer, context={}).data
+    return events.public_offer_data(data) if audience.public else data
+
+
+def _public_events(
+    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+) -> None:
+    """The public audience's events: active offers only, built with the public serializer.
+
+    What guests saw is the offer's active state before the transaction (``was_active``,
+    from the loaded values); what they should see is the committed row's. Becoming
+    active is an offer-created, becoming inactive an offer-deleted; an offer that stays
+    inactive sends nothing. When the state before is unknown (a deferred field, a write
+    that bypassed signals), an active offer gets offer-updated (the public view adds or
+    replaces it) and an inactive one offer-deleted without its title.
+    """
+    conf = get_settings()
+    if change.action is Action.DELETED:
+        if change.was_active is False:
+            return  # guests never saw it
+        slug = previous.get(change.previous_hotel) if moved else None
+        if slug is None:
+            slug = events.hotel_slug_from_channel(conf.channel, change.channel or "")
+        channel = events.channel_for(audience.channel, slug) if slug is not None else None
+        if channel is None:
+            raise events.InvalidChannelName(f"no public channel for the hotel of {change.channel!r}")
+        title = change.offer_title if change.was_active else ""
+        out.append(_finish(events.offer_deleted(channel, change.offer_id, title), change, audience))
+        return
+    if offer is None:
+        return
+    title = getattr(offer, "title", str(offer))
+    now = bool(getattr(offer, conf.active_field))
+    if change.action is Action.CREATED:
+        before: bool | None = False
+    else:
+        before = change.was_active if change.active_changed else now
+    # Never show guests the title of an offer they may not have seen.
+    gone_title = title if before else ""
+    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    try:
+        channel = channel_for_offer(offer, audience.channel)
+    except Exception:
+        if moved_from is not None and before is not False:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, gone_title), change, audience))
+        raise
+    if moved and moved_from != channel:
+        if moved_from is not None and before is not False:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, gone_title), change, audience))
+        if now:
+            out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    if not now:
+        if before is not False:
+            out.append(_finish(events.offer_deleted(channel, offer.pk, gone_title), change, audience))
+        return
+    if before is False:
+        out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    if before is None:
+        out.append(_finish(events.offer_updated(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
 
 
 class Outcome(enum.Enum):

@@ -31,7 +31,7 @@ from django.db import close_old_connections, connections
 
 from offer_realtime import metrics
 from offer_realtime.changes import Change
-from offer_realtime.events import MAX_BATCH_SIZE, Event
+from offer_realtime.events import MAX_BATCH_SIZE, Event, batches
 from offer_realtime.retry import backoff
 
 logger = logging.getLogger("offer_realtime")
@@ -155,10 +155,12 @@ class BackgroundSender:
                 self._count_unsent(items)
                 return
             events = self._events(items)
-            for start in range(0, len(events), MAX_BATCH_SIZE):
-                chunk = events[start : start + MAX_BATCH_SIZE]
+            start = 0
+            # A change's events for every audience go in one call (events.batches).
+            for chunk in batches(events, MAX_BATCH_SIZE):
+                start += len(chunk)
                 if not self._send(chunk):
-                    self._settle("unsent", len(events) - start - len(chunk))
+                    self._settle("unsent", len(events) - start)
                     return
         except Exception:  # noqa: BLE001 - the sender thread must survive anything
             logger.exception("Offer event sender failed on a batch of %d.", len(items))

@@ -56,6 +56,14 @@ DEFAULTS: dict[str, Any] = {
     "PHOTO_URL": None,
     # Channel name template; {hotel_slug} is the only placeholder.
     "CHANNEL": "hotel-{hotel_slug}",
+    # Audiences (README, "Audiences"): a dotted path of a DRF serializer for guests.
+    # None: off (one audience, CHANNEL). Set: CHANNEL (make it private) carries the
+    # staff events, and PUBLIC_CHANNEL the events of active offers, built with it.
+    "PUBLIC_SERIALIZER": None,
+    # Audiences: the guests' channel template (a public channel); {hotel_slug} as in CHANNEL.
+    "PUBLIC_CHANNEL": "hotel-{hotel_slug}",
+    # Audiences: the boolean field of the offer model that says whether guests see it.
+    "ACTIVE_FIELD": "is_active",
     # Dotted path or alias (see BACKEND_ALIASES). None picks "pusher" when the
     # PUSHER_* credentials are set and "logging" when they are not.
     "BACKEND": None,
@@ -136,6 +144,10 @@ class OfferRealtimeSettings:
     flush_timeout: float
     task_backend: str
     task_queue: str
+    #: Audiences: the guests' serializer (None: off), channel template and active field.
+    public_serializer: str | None = None
+    public_channel: str = "hotel-{hotel_slug}"
+    active_field: str = "is_active"
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
 
@@ -143,6 +155,13 @@ class OfferRealtimeSettings:
     def hotel_slug_path(self) -> tuple[str, ...]:
         """``HOTEL_SLUG`` split into attribute names."""
         return tuple(self.hotel_slug.split("."))
+
+    @property
+    def audiences(self) -> bool:
+        """Whether the public audience is on: a ``PUBLIC_SERIALIZER`` and a ``PUBLIC_CHANNEL``
+        other than ``CHANNEL`` (the same template would give guests the staff events;
+        the system check ``offer_realtime.E032`` reports it)."""
+        return bool(self.public_serializer) and self.public_channel != self.channel
 
     @property
     def private(self) -> bool:
@@ -238,6 +257,9 @@ def get_settings() -> OfferRealtimeSettings:
         flush_timeout=float(merged["FLUSH_TIMEOUT"]),
         task_backend=merged["TASK_BACKEND"],
         task_queue=merged["TASK_QUEUE"],
+        public_serializer=merged["PUBLIC_SERIALIZER"] or None,
+        public_channel=merged["PUBLIC_CHANNEL"],
+        active_field=merged["ACTIVE_FIELD"],
         unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
     )
 
@@ -257,6 +279,11 @@ def _import_cached(path: str) -> Any:
 def get_serializer_class():
     """The configured DRF serializer class (raises ImportError if it cannot be imported)."""
     return _import_cached(get_settings().serializer)
+
+
+def get_public_serializer_class():
+    """The audiences' public serializer class (raises ImportError if it cannot be imported)."""
+    return _import_cached(get_settings().public_serializer)
 
 
 _WATCHED = {"OFFER_REALTIME", *PUSHER_SETTINGS}

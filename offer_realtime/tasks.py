@@ -58,6 +58,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
         "photo_changed": change.photo_changed,
         "hotel_changed": change.hotel_changed,
         "previous_hotel": change.previous_hotel,
+        "active_changed": change.active_changed,
+        "was_active": change.was_active,
         "offer_title": change.offer_title,
         "channel": change.channel,
         "socket_id": change.socket_id,
@@ -76,6 +78,8 @@ def change_from_json(data: dict[str, Any]) -> Change:
         # .get: tasks enqueued by an older version carry no move.
         hotel_changed=data.get("hotel_changed", False),
         previous_hotel=data.get("previous_hotel"),
+        active_changed=data.get("active_changed", False),
+        was_active=data.get("was_active"),
         offer_title=data["offer_title"],
         channel=data["channel"],
         socket_id=data["socket_id"],
@@ -86,7 +90,7 @@ def change_from_json(data: dict[str, Any]) -> Change:
 def event_to_json(event: Event) -> dict[str, Any]:
     """A built event as task arguments."""
     return {"name": event.name, "channel": event.channel, "data": event.data,
-            "offer_id": event.offer_id, "socket_id": event.socket_id}
+            "offer_id": event.offer_id, "socket_id": event.socket_id, "group": event.group}
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
