@@ -17,6 +17,13 @@ from hotel.serializers import OfferPublicSerializer, OfferStaffSerializer
 from offer_realtime import sender
 from offer_realtime.events import to_json_data
 from tests.conftest import make_image, make_staff
+from tests.e2e.frontend_oracle import (
+    PublicView,
+    StaffView,
+    expected_public,
+    expected_staff,
+    view_diff,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -36,40 +43,6 @@ def audiences(realtime, settings):
     }
     yield
     sender.get_sender().flush(10)
-
-
-def staff_view(events):
-    """The real staff view (REAL-CLIENT.md): every offer, applied as each event comes."""
-    shown: dict = {}
-    for e in events:
-        data, name = e["data"], e["event"]
-        listed = "offer" in data and data["offer"]["id"] in shown
-        if (name == "offer-created" and not listed) or (name == "offer-updated" and listed):
-            shown[data["offer"]["id"]] = data["offer"]
-        elif name == "offer-deleted":
-            shown.pop(data["offer_id"], None)
-        elif name == "offer-image-updated" and data["offer_id"] in shown:
-            shown[data["offer_id"]] = {**shown[data["offer_id"]], "photo_url": data["photo_url"]}
-    return shown
-
-
-def public_view(events):
-    """The real public view: active offers only."""
-    shown: dict = {}
-    for e in events:
-        data, name = e["data"], e["event"]
-        if name == "offer-created" and data["offer"].get("is_active") and data["offer"]["id"] not in shown:
-            shown[data["offer"]["id"]] = data["offer"]
-        elif name == "offer-updated":
-            if data["offer"].get("is_active"):
-                shown[data["offer"]["id"]] = data["offer"]
-            else:
-                shown.pop(data["offer"]["id"], None)
-        elif name == "offer-deleted":
-            shown.pop(data["offer_id"], None)
-        elif name == "offer-image-updated" and data["offer_id"] in shown:
-            shown[data["offer_id"]] = {**shown[data["offer_id"]], "photo_url": data["photo_url"]}
-    return shown
 
 
 def random_write(rng: random.Random, hotels: dict, number: int) -> None:
@@ -166,16 +139,20 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
             leaks.append(("unexpected event", event))
     assert leaks == []
 
-    # -- both views end equal to the API
+    # -- both real-frontend views (tests/e2e/frontend_oracle.py), from the events alone, equal the API
     for slug in SLUGS:
         rows = Offer.objects.filter(hotel=hotels[slug])
-        public_events = [e for e in guest.events if e["channel"] == f"hotel-{slug}"]
-        expected_public = {o.pk: to_json_data(OfferPublicSerializer(o).data) for o in rows if o.is_active}
-        assert public_view(public_events) == expected_public
-        staff_events = staff[slug].events
-        expected_staff = {o.pk: to_json_data(OfferStaffSerializer(o).data) for o in rows}
-        strip = lambda view: {k: {f: v for f, v in o.items() if f != "photo"} for k, o in view.items()}
-        assert strip(staff_view(staff_events)) == strip(expected_staff)
+
+        def no_refetch():
+            raise AssertionError("no offers-updated expected")
+
+        public = PublicView([], no_refetch)
+        public.apply_all(e for e in guest.events if e["channel"] == f"hotel-{slug}")
+        # The public view's API: the public serializer's data of active offers.
+        assert view_diff(public.shown(), expected_public(to_json_data(OfferPublicSerializer(rows, many=True).data))) == []
+        board = StaffView([], no_refetch)
+        board.apply_all(staff[slug].events)
+        assert view_diff(board.shown(), expected_staff(to_json_data(OfferStaffSerializer(rows, many=True).data))) == []
         assert staff[slug].errors == []
     assert guest.errors == []
 
