@@ -310,7 +310,7 @@ def _public_events(
         channel = events.channel_for(audience.channel, slug) if slug is not None else None
         if channel is None:
             raise events.InvalidChannelName(f"no public channel for the hotel of {change.channel!r}")
-        title = change.offer_title if change.was_active else ""
+        title = (change.offer_title or "") if change.was_active else ""
         out.append(_finish(events.offer_deleted(channel, change.offer_id, title), change, audience))
         return
     if offer is None:
