@@ -100,5 +100,8 @@ say "staff board: http://127.0.0.1:$DJANGO_PORT/staff/  (log in as above)"
 for slug in killarney galway; do
   say "guest page:  http://127.0.0.1:$DJANGO_PORT/hotels/$slug/offers/  (no login)"
 done
+if [ -n "$OFFER_REALTIME_PUBLIC_SERIALIZER" ]; then
+  say "audiences: staff on $OFFER_REALTIME_CHANNEL, guests on hotel-{hotel_slug} (active offers, $OFFER_REALTIME_PUBLIC_SERIALIZER)"
+fi
 say "Ctrl-C stops Django and soketi"
 "$PYTHON" example_project/manage.py runserver "127.0.0.1:$DJANGO_PORT"
