@@ -24,6 +24,7 @@ from offer_realtime import backends, events, metrics, sender, signals
 from offer_realtime.backends import get_backend
 from offer_realtime.retry import is_transient
 from offer_realtime.changes import Action, Change, event_id
+from offer_realtime.redaction import redact_exception
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
@@ -171,6 +172,7 @@ def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bo
     try:
         backend.send(batch)
     except Exception as exc:  # noqa: BLE001 - a broadcast failure must never fail the write
+        redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
         retry = may_retry and is_transient(exc)
         metrics.increment("failed", len(batch))
         metrics.increment("retried" if retry else "given_up", len(batch))
