@@ -202,22 +202,29 @@ def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bo
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
-    """After commit: hand committed changes to the configured delivery mode.
+    """After commit: hand committed changes to the configured delivery mode; never raise.
 
     ``inline`` builds and sends here; ``background`` queues the changes for the sender
     thread, which builds and sends; ``task`` enqueues them for the task worker, which
     builds and sends (``enqueued``: an outbox already enqueued them inside the
-    transaction). The testing helpers (a backend override) always deliver inline.
+    transaction). When the task framework or backend fails, the changes fall back to
+    the background sender (:func:`fall_back_to_background`). The testing helpers (a
+    backend override) always deliver inline.
     """
     conf = get_settings()
     if not conf.enabled:
         return
     mode = "inline" if backends.overridden() else conf.delivery
     if mode == "task":
-        from offer_realtime import tasks
-
-        if not enqueued:
-            tasks.enqueue_changes(changes, using)
+        if enqueued:
+            return
+        try:
+            from offer_realtime import tasks
+        except ImportError:
+            fall_back_to_background(changes, using, "Django's task framework is not installed")
+            return
+        if not tasks.enqueue_changes(changes, using):
+            fall_back_to_background(changes, using, "the task backend failed")
         return
     if mode == "background":
         sender.get_sender().submit_changes(changes, using)
@@ -228,3 +235,18 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
         logger.exception("Could not build offer events for %d change(s).", len(changes))
         return
     send_batch(batch)
+
+
+def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:
+    """Task mode could not take committed ``changes``: send them from this process's
+    background sender instead (an ERROR line; counted as ``task_fallback``)."""
+    if not changes:
+        return
+    metrics.increment("task_fallback", len(changes))
+    logger.error(
+        "Task delivery failed (%s): %d committed change(s) of offer(s) %s go to the background sender "
+        "of this process instead (lost if it dies before sending them).",
+        reason, len(changes), ", ".join(str(c.offer_id) for c in changes[:10]),
+        extra={"offer_ids": [c.offer_id for c in changes]},
+    )
+    sender.get_sender().submit_changes(changes, using)
