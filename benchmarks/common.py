@@ -287,8 +287,6 @@ def staff_hotel(slug: str) -> str:
 def bulk_offers(slug: str, count: int, prefix: str = "Offer") -> list[int]:
     """``count`` offers in hotel ``slug`` created with ``bulk_create`` (no signals, no events)."""
     import datetime
-    from decimal import Decimal
-
     from hotel.models import Hotel, Offer
 
     hotel = Hotel.objects.get(slug=slug)
@@ -298,10 +296,10 @@ def bulk_offers(slug: str, count: int, prefix: str = "Offer") -> list[int]:
             hotel=hotel,
             title=f"{prefix} {i}",
             short_description="Two nights with breakfast and a spa treatment",
-            details="Check-in from 3 pm. Late check-out on request. " * 4,
-            price=Decimal("199.00") + i,
+            details_text="Check-in from 3 pm. Late check-out on request. " * 4,
+            tag="Spa",
             valid_from=today,
-            valid_until=today + datetime.timedelta(days=90),
+            valid_to=today + datetime.timedelta(days=90),
             sort_order=i,
         )
         for i in range(count)
@@ -360,8 +358,8 @@ def new_offer_body(title: str) -> dict[str, Any]:
     return {
         "title": title,
         "short_description": "Two nights with breakfast and a spa treatment",
-        "details": "Check-in from 3 pm. Late check-out on request.",
-        "price": "349.00",
+        "details_text": "Check-in from 3 pm. Late check-out on request.",
+        "tag": "Spa",
         "is_active": True,
         "sort_order": 1,
     }

@@ -36,12 +36,12 @@ import common
 def _offer_data(i: int) -> dict:
     now = datetime.datetime.now(datetime.timezone.utc)
     return {
-        "id": i, "hotel": "throughput", "title": f"Spa Weekend {i}",
+        "id": i, "title": f"Spa Weekend {i}",
         "short_description": "Two nights with breakfast and a spa treatment",
-        "details": "Check-in from 3 pm. Late check-out on request. " * 4,
-        "price": "349.00", "valid_from": "2026-01-01", "valid_until": "2026-03-31",
-        "photo": None, "photo_url": None, "is_active": True, "sort_order": 1,
-        "created_at": now.isoformat(), "updated_at": now.isoformat(),
+        "details_text": "Check-in from 3 pm. Late check-out on request. " * 4, "details_html": "",
+        "valid_from": "2026-01-01", "valid_to": "2026-03-31", "tag": "Spa", "book_now_url": "",
+        "photo": None, "photo_url": None, "sort_order": 1, "is_active": True,
+        "created_at": now.isoformat(),
     }
 
 

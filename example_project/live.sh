@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The live offer board on this machine: a local soketi (Pusher protocol) plus the
-# example project sending to it, with demo hotels, staff and offers.
+# The live offer board and guest page on this machine: a local soketi (Pusher protocol)
+# plus the example project sending to it, with demo hotels, staff and offers.
 #
 #   bash example_project/live.sh
 #
-# then open http://127.0.0.1:8000/staff/ and log in with a user and password it prints.
-# Change offers in a second tab, the admin or with the printed curl: every open board
-# of that hotel updates. Ctrl-C stops both servers.
+# then open http://127.0.0.1:8000/staff/ and log in with a user and password it prints,
+# and the guest page http://127.0.0.1:8000/hotels/killarney/offers/ (no login). Change
+# offers in a second tab, the admin or with the printed curl: every open board and guest
+# page of that hotel updates. Ctrl-C stops both servers.
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DJANGO_PORT (8000),
 # SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (e.g. private-hotel-{hotel_slug}).
@@ -84,5 +85,9 @@ for user in get_user_model().objects.filter(username__in=["killarney-staff", "ga
     user.save(update_fields=["password"])
     print(f"[live] log in as {user.username} / {password}")
 '
-say "board: http://127.0.0.1:$DJANGO_PORT/staff/  (Ctrl-C stops Django and soketi)"
+say "staff board: http://127.0.0.1:$DJANGO_PORT/staff/  (log in as above)"
+for slug in killarney galway; do
+  say "guest page:  http://127.0.0.1:$DJANGO_PORT/hotels/$slug/offers/  (no login)"
+done
+say "Ctrl-C stops Django and soketi"
 "$PYTHON" example_project/manage.py runserver "127.0.0.1:$DJANGO_PORT"

@@ -38,6 +38,12 @@ class Change:
     fields_changed: bool = False
     #: For UPDATED: whether the photo was set, replaced or cleared.
     photo_changed: bool = False
+    #: For UPDATED and DELETED: the offer's hotel changed (the first link of HOTEL_SLUG,
+    #: e.g. ``hotel_id``) in this transaction; ``previous_hotel`` is that link's value
+    #: before the transaction (e.g. the old hotel's pk). It is resolved to the old
+    #: hotel's channel where events are built, so the write runs no query for it.
+    hotel_changed: bool = False
+    previous_hotel: Any = None
     #: For DELETED: captured before the row is removed.
     offer_title: str | None = None
     channel: str | None = None
@@ -53,6 +59,11 @@ class Change:
         """on_commit callback: the savepoint holding this change was not rolled back."""
         self.committed = True
 
+    def signature(self) -> tuple:
+        """What decides this change's events (the committed row gives the rest): two
+        changes with the same signature give the same events."""
+        return (self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel)
+
 
 def _merge(earlier: Change, later: Change) -> list[Change]:
     """Combine two consecutive changes of one offer into what a viewer needs."""
@@ -62,7 +73,12 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
         earlier = replace(earlier, socket_id=None)
     if later.action is Action.DELETED:
         # The viewer never saw an offer created in this transaction.
-        return [] if earlier.action is Action.CREATED else [later]
+        if earlier.action is Action.CREATED:
+            return []
+        if earlier.hotel_changed and not later.hotel_changed:
+            # Moved, then deleted: the board that still shows it is the first hotel's.
+            later = replace(later, hotel_changed=True, previous_hotel=earlier.previous_hotel)
+        return [later]
     if earlier.action is Action.CREATED:
         # Created, then changed: one offer-created with the final (committed) state.
         if later.action is Action.CREATED:
@@ -81,6 +97,10 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
             changed_at=later.changed_at,
             fields_changed=earlier.fields_changed or later.fields_changed,
             photo_changed=earlier.photo_changed or later.photo_changed,
+            # Moved several times: from the hotel the transaction started in. Moved back
+            # there shows when events are built (the committed row's hotel is that one).
+            hotel_changed=earlier.hotel_changed or later.hotel_changed,
+            previous_hotel=earlier.previous_hotel if earlier.hotel_changed else later.previous_hotel,
         )
     ]
 
@@ -90,7 +110,9 @@ def coalesce(changes: list[Change]) -> list[Change]:
 
     Rules, per offer: created + updates -> created (final state); several updates -> one
     update (offer-updated if any non-photo field changed, offer-image-updated if the photo
-    did); created + deleted -> nothing; anything + deleted -> deleted.
+    did; moved to another hotel: offer-deleted on the first hotel, offer-created on the
+    last); created + deleted -> nothing; anything + deleted -> deleted (on the first hotel
+    if it was moved).
     """
     per_offer: dict[Any, list[Change]] = {}
     for change in changes:

@@ -5,7 +5,7 @@ One id per problem. Ids are stable; a retired id is never reused.
 - ``offer_realtime.E001`` ``OFFER_REALTIME`` is not a dict.
 - ``offer_realtime.E002`` ``MODEL`` is not an installed model.
 - ``offer_realtime.E003`` ``SERIALIZER`` cannot be imported.
-- ``offer_realtime.E004`` ``PHOTO_FIELD`` is not a file field of the model.
+- ``offer_realtime.E004`` ``PHOTO_FIELD`` is not a field of the model.
 - ``offer_realtime.E005`` ``HOTEL_SLUG`` names a field the model (or a related model) does not have.
 - ``offer_realtime.E006`` ``BACKEND`` cannot be imported.
 - ``offer_realtime.E007`` The Pusher backend is selected but credentials are missing.
@@ -22,14 +22,18 @@ One id per problem. Ids are stable; a retired id is never reused.
 - ``offer_realtime.E018`` ``DELIVERY = "task"`` and the task backend cannot be loaded or refuses the tasks.
 - ``offer_realtime.E019`` ``PRESENCE_USER`` cannot be imported.
 - ``offer_realtime.E020`` ``PRESENCE_USER`` is not callable.
-- ``offer_realtime.E101``-``E121`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
+- ``offer_realtime.E021`` ``PHOTO_FIELD`` is not a ``FileField``, ``ImageField`` or ``CloudinaryField``
+  and no ``PHOTO_URL`` is set, so its URL is unknown.
+- ``offer_realtime.E022`` ``PHOTO_URL`` cannot be imported.
+- ``offer_realtime.E023`` ``PHOTO_URL`` is not callable.
+- ``offer_realtime.E101``-``E122`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
   id per key (``settings.VALIDATORS``): E101 ``ENABLED``, E102 ``MODEL``, E103 ``SERIALIZER``,
   E104 ``HOTEL_SLUG``, E105 ``PHOTO_FIELD``, E106 ``CHANNEL``, E107 ``BACKEND``, E108 ``TIMEOUT``,
   E109 ``IGNORE_FIELDS``, E110 ``MAX_PAYLOAD_BYTES``, E111 ``SOCKET_ID_HEADER``, E112
   ``USER_HOTEL_SLUG``, E113 ``QUEUE_SIZE``, E114 ``QUEUE_PUT_TIMEOUT``, E115 ``RETRY_ATTEMPTS``,
   E116 ``RETRY_BASE_DELAY``, E117 ``RETRY_MAX_DELAY``, E118 ``FLUSH_TIMEOUT``, E119
-  ``TASK_BACKEND``, E120 ``TASK_QUEUE``, E121 ``PRESENCE_USER`` (``DELIVERY``'s is E009). The
-  default is used instead, and logged once at ERROR.
+  ``TASK_BACKEND``, E120 ``TASK_QUEUE``, E121 ``PRESENCE_USER``, E122 ``PHOTO_URL``
+  (``DELIVERY``'s is E009). The default is used instead, and logged once at ERROR.
 - ``offer_realtime.E131``-``E137`` The same for ``PUSHER_APP_ID``, ``PUSHER_KEY``,
   ``PUSHER_SECRET``, ``PUSHER_CLUSTER``, ``PUSHER_HOST``, ``PUSHER_PORT``, ``PUSHER_SSL``.
 - ``offer_realtime.W001`` The hotel slug field allows unicode, which Pusher refuses in a channel name.
@@ -39,8 +43,8 @@ One id per problem. Ids are stable; a retired id is never reused.
   channel names.
 
 Narrowed ids (until issue 10 one id covered several problems; each kept the first one):
-E001 (unknown keys moved to E011), E005 (E012), E006 (E013), E008 (E014, E015),
-E010 (E016, E017, E018), W001 (W004). Retired ids: none.
+E001 (unknown keys moved to E011), E004 (E021, E022, E023), E005 (E012), E006 (E013),
+E008 (E014, E015), E010 (E016, E017, E018), W001 (W004). Retired ids: none.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.module_loading import import_string
 
-from offer_realtime import events
+from offer_realtime import events, photos
 from offer_realtime.settings import (
     BACKEND_ALIASES,
     DEFAULTS,
@@ -98,7 +102,8 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list:
 
 @register(Tags.models)
 def check_model(app_configs: Any = None, **kwargs: Any) -> list:
-    """E002, E004, E005, E012, W001, W004: the offer model, its photo field and the slug path."""
+    """E002, E004, E005, E012, E021-E023, W001, W004: the offer model, its photo field and URL, and
+    the slug path."""
     conf = get_settings()
     if "MODEL" in conf.invalid_keys:
         return []  # reported by check_setting_values
@@ -113,21 +118,51 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list:
             )
         ]
     errors = []
-    try:
-        photo = model._meta.get_field(conf.photo_field)
-    except FieldDoesNotExist:
-        photo = None
-    if not isinstance(photo, models.FileField) and "PHOTO_FIELD" not in conf.invalid_keys:
-        errors.append(
-            Error(
-                f"OFFER_REALTIME['PHOTO_FIELD'] {conf.photo_field!r} is not a file or image field "
-                f"of {model._meta.label}.",
-                id="offer_realtime.E004",
-            )
-        )
+    if "PHOTO_FIELD" not in conf.invalid_keys:
+        errors.extend(_check_photo_field(model, conf, url_invalid="PHOTO_URL" in conf.invalid_keys))
     if "HOTEL_SLUG" not in conf.invalid_keys:
         errors.extend(_check_slug_path(model, conf.hotel_slug_path, conf.channel))
     return errors
+
+
+def _check_photo_field(model: type[models.Model], conf: Any, url_invalid: bool) -> list:
+    name, url_function = conf.photo_field, conf.photo_url
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    kind = photos.kind_of(field)
+    if kind is None:
+        return [
+            Error(
+                f"OFFER_REALTIME['PHOTO_FIELD'] {name!r} is not a field of {model._meta.label}.",
+                hint="Name the model field that holds the offer's photo.",
+                id="offer_realtime.E004",
+            )
+        ]
+    if url_function:
+        problem = photos.url_function_problem(url_function)
+        if problem:
+            return [
+                Error(
+                    f"OFFER_REALTIME['PHOTO_URL'] {url_function!r} {problem}.",
+                    hint="A dotted path to a callable taking an offer and returning its photo's URL or None.",
+                    id="offer_realtime.E022" if problem.startswith("cannot be imported") else "offer_realtime.E023",
+                )
+            ]
+        return []
+    if kind is photos.PhotoKind.OTHER and not url_invalid:  # (an invalid PHOTO_URL is E122)
+        return [
+            Error(
+                f"OFFER_REALTIME['PHOTO_FIELD'] {name!r} of {model._meta.label} is a "
+                f"{type(field).__name__}, not a FileField, ImageField or CloudinaryField, so its URL "
+                "is unknown.",
+                hint="Set OFFER_REALTIME['PHOTO_URL'] to the dotted path of a callable "
+                "offer -> str | None giving the photo's URL (as your serializer gives it).",
+                id="offer_realtime.E021",
+            )
+        ]
+    return []
 
 
 def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list:

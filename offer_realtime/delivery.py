@@ -14,17 +14,16 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from offer_realtime import backends, events, metrics, sender, signals
-from offer_realtime.backends import get_backend
-from offer_realtime.retry import is_transient
+from offer_realtime import backends, events, metrics, photos, sender, signals
 from offer_realtime.changes import Action, Change, event_id
 from offer_realtime.redaction import redact_exception
+from offer_realtime.retry import is_transient, may_be_one_events_fault
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
@@ -49,17 +48,15 @@ def channel_for_offer(offer: models.Model) -> str:
 
 
 def photo_url(offer: models.Model) -> str | None:
-    """The URL a browser can load for the offer's photo, or None when there is none."""
-    file = getattr(offer, get_settings().photo_field)
-    if not file:
-        return None
-    return file.url
+    """The URL of the offer's photo as the host's serializer gives it, or None when there is none."""
+    conf = get_settings()
+    return photos.photo_url(offer, conf.photo_field, conf.photo_url)
 
 
-def _related_path(model: type[models.Model]) -> list[str]:
+def _related_path(model: type[models.Model], path: Sequence[str] | None = None) -> list[str]:
     """``("hotel", "slug")`` -> ``["hotel"]``: select_related so the slug costs no extra query."""
     related = []
-    for name in get_settings().hotel_slug_path[:-1]:
+    for name in (get_settings().hotel_slug_path if path is None else path)[:-1]:
         try:
             field = model._meta.get_field(name)
         except FieldDoesNotExist:
@@ -79,27 +76,80 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     return {offer.pk: offer for offer in queryset}
 
 
+def _hotel_link(model: type[models.Model]) -> Any:
+    """The first link of ``HOTEL_SLUG`` as a concrete field of the offer model (the
+    ``hotel`` foreign key for ``"hotel.slug"``), or None."""
+    try:
+        field = model._meta.get_field(get_settings().hotel_slug_path[0])
+    except FieldDoesNotExist:
+        return None
+    return field if getattr(field, "concrete", False) else None
+
+
+def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str]:
+    """``{old value of the hotel link: that hotel's channel}`` for offers that moved.
+
+    One query for all of them (none when ``HOTEL_SLUG`` is a field of the offer itself);
+    a hotel deleted since, or one without a valid channel, is left out.
+    """
+    conf = get_settings()
+    path = conf.hotel_slug_path
+    values = {value for value in values if value is not None}
+    if not values or link is None:
+        return {}
+    if len(path) == 1:
+        slugs = {value: value for value in values}
+    elif link.many_to_one or link.one_to_one:
+        related, key, rest = link.related_model, link.target_field.attname, path[1:]
+        queryset = (
+            related._base_manager.using(using)
+            .filter(**{f"{key}__in": values})
+            .select_related(*_related_path(related, rest))
+        )
+        slugs = {getattr(hotel, key): resolve_attribute_path(hotel, rest) for hotel in queryset}
+    else:
+        return {}
+    channels = {}
+    for value, slug in slugs.items():
+        if slug is None:
+            continue
+        try:
+            channels[value] = events.channel_for(conf.channel, str(slug))
+        except events.InvalidChannelName as exc:
+            logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
+    return channels
+
+
 def within_limits(event: events.Event) -> events.Event | None:
-    """``event`` if Pusher will take it; the truncated fallback or None (logged) if not."""
+    """``event`` if Pusher will take it, else an ``offers-updated`` sync in its place (a
+    WARNING); None (an ERROR) if even that is too large for ``MAX_PAYLOAD_BYTES``.
+
+    A partial payload is never sent: the frontend applies ``offer`` as a whole, so a
+    stub would replace the card. ``offers-updated`` makes it refetch instead. The sync
+    keeps the event's channel, ``event_id``, ``changed_at`` and socket id.
+    """
     limit = get_settings().max_payload_bytes
     size = event.size()
     if size <= limit:
         return event
-    if event.name in (events.OFFER_CREATED, events.OFFER_UPDATED):
+    extra = {"event": event.name, "channel": event.channel, "offer_id": event.offer_id}
+    sync = events.offers_sync(event.channel, event.offer_id)
+    sync = replace(
+        sync,
+        data={**sync.data, **{key: event.data[key] for key in events.IDENTITY_KEYS if key in event.data}},
+        socket_id=event.socket_id,
+    )
+    if sync.size() <= limit:
         logger.warning(
-            "%s for offer %s is %d bytes, over the %d-byte limit; sending the truncated "
-            "fallback so the frontend refetches the offer.",
-            event.name, event.offer_id, size, limit,
-            extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+            "%s for offer %s is %d bytes, over the %d-byte limit; sending %s "
+            '{"action": "sync"} instead so the frontend refetches the offers.',
+            event.name, event.offer_id, size, limit, events.OFFERS_UPDATED, extra=extra,
         )
-        fallback = events.truncated(event)
-        if fallback.size() <= limit:
-            return fallback
+        return sync
     metrics.increment("dropped_oversize")
     logger.error(
         "%s for offer %s is %d bytes, over the %d-byte limit; not sent.",
-        event.name, event.offer_id, size, limit,
-        extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id},
+        event.name, event.offer_id, size, limit, extra=extra,
     )
     return None
 
@@ -118,28 +168,64 @@ def _finish(event: events.Event, change: Change) -> events.Event:
 
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
+    link = _hotel_link(get_model()) if any(c.hotel_changed for c in changes) else None
+    # Offers whose committed hotel is another than the one the transaction started from
+    # (moved back there is no move), and offers moved then deleted.
+    moves = [
+        c
+        for c in changes
+        if c.hotel_changed
+        and link is not None
+        and (
+            c.action is Action.DELETED
+            or (c.offer_id in offers and getattr(offers[c.offer_id], link.attname) != c.previous_hotel)
+        )
+    ]
+    previous = _previous_channels({c.previous_hotel for c in moves}, link, using) if moves else {}
+    moved = {id(c) for c in moves}
     serializer_class = None
     built: list[events.Event] = []
     for change in changes:
         try:
             if change.action is Action.DELETED:
-                built.append(_finish(events.offer_deleted(change.channel, change.offer_id, change.offer_title), change))
+                # Moved, then deleted: the board that still shows it is the old hotel's.
+                channel = previous.get(change.previous_hotel, change.channel) if id(change) in moved else change.channel
+                built.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change))
                 continue
             offer = offers.get(change.offer_id)
             if offer is None:
                 # Deleted by another transaction since; its own offer-deleted follows.
                 logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
                 continue
-            channel = channel_for_offer(offer)
-            if change.action is Action.CREATED or change.fields_changed:
+            title = getattr(offer, "title", str(offer))
+            moved_from = previous.get(change.previous_hotel) if id(change) in moved else None
+            try:
+                channel = channel_for_offer(offer)
+            except Exception:
+                if moved_from is not None:
+                    # Gone from the old board, even though the new hotel cannot get events.
+                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
+                raise
+            if id(change) in moved and moved_from != channel:
+                # Moved to another hotel: gone from the old board, created (whole) on the new.
+                if moved_from is not None:
+                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
+                serializer_class = serializer_class or get_serializer_class()
+                data = serializer_class(offer, context={}).data
+                built.append(_finish(events.offer_created(channel, offer.pk, data), change))
+                continue
+            # (Another hotel on the same channel is still a change for that board.)
+            fields_changed = change.fields_changed or id(change) in moved
+            url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
+            # A cleared photo is not an image event (the frontend would show "null?t=..."):
+            # the whole offer, with its null photo_url, goes in offer-updated.
+            if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
                 serializer_class = serializer_class or get_serializer_class()
                 data = serializer_class(offer, context={}).data
                 builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
                 built.append(_finish(builder(channel, offer.pk, data), change))
-            if change.action is not Action.CREATED and change.photo_changed:
-                title = getattr(offer, "title", str(offer))
-                event = events.offer_image_updated(channel, offer.pk, title, photo_url(offer), change.changed_at)
-                built.append(_finish(event, change))
+            if url is not None:
+                built.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change))
         except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
             logger.error(
                 "Could not build the %s event for offer %s: %s",
@@ -160,22 +246,114 @@ class Outcome(enum.Enum):
     GIVEN_UP = "given up"
 
 
-def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bool = False) -> Outcome:
-    """Send ``batch`` with the configured backend; log, count and signal the outcome; never raise.
+@dataclass
+class SendResult:
+    """What became of each event of a batch handed to :func:`send_batch`, in batch order."""
 
-    ``may_retry``: the caller will try again after a transient failure (the background
-    sender and the task worker do; inline delivery does not).
+    sent: list[events.Event] = field(default_factory=list)
+    given_up: list[events.Event] = field(default_factory=list)
+    #: Events to send again after a backoff (a transient failure, and the caller may retry).
+    retry: list[events.Event] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> Outcome:
+        """RETRY if some events are to be sent again, else GIVEN_UP if some were, else SENT."""
+        if self.retry:
+            return Outcome.RETRY
+        return Outcome.GIVEN_UP if self.given_up else Outcome.SENT
+
+
+def send_batch(
+    batch: Sequence[events.Event],
+    *,
+    attempt: int = 1,
+    may_retry: bool = False,
+    backend: backends.BaseBackend | None = None,
+) -> SendResult:
+    """Send ``batch`` with ``backend``; log, count and signal the outcome; never raise.
+
+    ``backend`` defaults to the *configured* backend, not a testing override: events of a
+    write made before :func:`offer_realtime.testing.capture_broadcasts` started, still
+    queued or retried, go where they would have gone. ``may_retry``: the caller will try
+    again after a transient failure (the background sender and the task worker do; inline
+    delivery does not).
+
+    A batch refused for what may be one event's content (a 400 or 413 answer, a local
+    error such as a size check) is sent again one event at a time, so only the refused
+    events are given up: one hotel's event never costs another hotel's.
     """
+    result = SendResult()
     if not batch:
-        return Outcome.SENT
-    backend = get_backend()
+        return result
+    if backend is None:
+        try:
+            backend = backends.configured_backend()
+        except Exception as exc:  # noqa: BLE001 - e.g. ImproperlyConfigured: never raise into the caller
+            _record_failure(None, batch, attempt, exc, retry=False)
+            result.given_up.extend(batch)
+            return result
+    error = _attempt(backend, batch, attempt)
+    if error is None:
+        result.sent.extend(batch)
+        return result
+    retry = may_retry and is_transient(error)
+    if retry or len(batch) == 1 or not may_be_one_events_fault(error):
+        _record_failure(backend, batch, attempt, error, retry=retry)
+        (result.retry if retry else result.given_up).extend(batch)
+        return result
+    _record_failure(backend, batch, attempt, error, retry=False, split=True)
+    for index, event in enumerate(batch):
+        error = _attempt(backend, [event], attempt)
+        if error is None:
+            result.sent.append(event)
+        elif not is_transient(error):
+            _record_failure(backend, [event], attempt, error, retry=False)
+            result.given_up.append(event)
+        else:
+            # Pusher went away meanwhile: this event and the rest wait together, in order
+            # (or are given up together, without a round trip each to a dead server).
+            rest = list(batch[index:])
+            _record_failure(backend, rest, attempt, error, retry=may_retry)
+            (result.retry if may_retry else result.given_up).extend(rest)
+            break
+    return result
+
+
+def _attempt(backend: backends.BaseBackend, batch: Sequence[events.Event], attempt: int) -> Exception | None:
+    """One ``backend.send``; on success count, log and signal it; return the error, if any."""
     try:
         backend.send(batch)
     except Exception as exc:  # noqa: BLE001 - a broadcast failure must never fail the write
-        redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
-        retry = may_retry and is_transient(exc)
-        metrics.increment("failed", len(batch))
-        metrics.increment("retried" if retry else "given_up", len(batch))
+        return exc
+    metrics.increment("sent", len(batch))
+    for event in batch:
+        logger.debug("Sent %s on %s for offer %s (attempt %d).", event.name, event.channel, event.offer_id, attempt)
+    signals.broadcast_sent.send_robust(sender=type(backend), events=list(batch), attempt=attempt, backend=backend)
+    return None
+
+
+def _record_failure(
+    backend: backends.BaseBackend | None,
+    batch: Sequence[events.Event],
+    attempt: int,
+    exc: Exception,
+    *,
+    retry: bool,
+    split: bool = False,
+) -> None:
+    """Count, log and signal a failed send of ``batch``. ``split``: the batch will be sent
+    again one event at a time (counted as retried, one log line, not final)."""
+    redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
+    metrics.increment("failed", len(batch))
+    metrics.increment("retried" if retry or split else "given_up", len(batch))
+    if split:
+        logger.warning(
+            "Batch of %d events refused: %s: %s (attempt %d); sending each event alone so that only "
+            "the refused one(s) are given up. Offers: %s.",
+            len(batch), type(exc).__name__, exc, attempt, ", ".join(str(e.offer_id) for e in batch),
+            extra={"attempt": attempt},
+        )
+    else:
         for event in batch:
             logger.log(
                 logging.WARNING if retry else logging.ERROR,
@@ -190,15 +368,10 @@ def send_batch(batch: Sequence[events.Event], *, attempt: int = 1, may_retry: bo
                 extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id,
                        "attempt": attempt},
             )
-        signals.broadcast_failed.send_robust(
-            sender=type(backend), events=list(batch), attempt=attempt, backend=backend, error=exc, final=not retry
-        )
-        return Outcome.RETRY if retry else Outcome.GIVEN_UP
-    metrics.increment("sent", len(batch))
-    for event in batch:
-        logger.debug("Sent %s on %s for offer %s (attempt %d).", event.name, event.channel, event.offer_id, attempt)
-    signals.broadcast_sent.send_robust(sender=type(backend), events=list(batch), attempt=attempt, backend=backend)
-    return Outcome.SENT
+    signals.broadcast_failed.send_robust(
+        sender=type(backend) if backend is not None else backends.BaseBackend, events=list(batch), attempt=attempt,
+        backend=backend, error=exc, final=not (retry or split),
+    )
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
@@ -234,7 +407,8 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
     except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
         logger.exception("Could not build offer events for %d change(s).", len(changes))
         return
-    send_batch(batch)
+    # A testing override applies to what is delivered while it is in force, and only that.
+    send_batch(batch, backend=backends.get_backend() if backends.overridden() else None)
 
 
 def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:

@@ -7,12 +7,20 @@ values and returns an :class:`Event`; nothing here touches the database or the n
 event                  payload
 =====================  ===============================================================
 offer-created          ``{"offer": <serializer data>, "action": "created"}``
-offer-updated          ``{"offer": <serializer data>, "action": "updated"}``
+offer-updated          ``{"offer": <serializer data>, "action": "updated"}`` (also for a
+                       cleared photo: ``offer.photo_url`` is then null)
 offer-deleted          ``{"offer_id", "offer_title", "action": "deleted"}``
-offer-image-updated    ``{"offer_id", "offer_title", "photo_url", "timestamp"}``
+offer-image-updated    ``{"offer_id", "offer_title", "photo_url", "timestamp",
+                       "action": "image-updated"}`` (photo set or replaced; ``photo_url``
+                       is never null)
+offers-updated         ``{"action": "sync", "offer_id", "reason": "too-large"}``: sent
+                       instead of any event over ``MAX_PAYLOAD_BYTES``; the frontend
+                       refetches the offers from the API
 =====================  ===============================================================
 
 Delivery adds ``event_id`` and ``changed_at`` to every payload (:func:`with_identity`).
+An offer moved to another hotel is an ``offer-deleted`` on the old hotel's channel and an
+``offer-created`` on the new one's.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ OFFER_CREATED = "offer-created"
 OFFER_UPDATED = "offer-updated"
 OFFER_DELETED = "offer-deleted"
 OFFER_IMAGE_UPDATED = "offer-image-updated"
+OFFERS_UPDATED = "offers-updated"
+
+#: ``reason`` of an ``offers-updated`` sent instead of an event over the payload limit.
+REASON_TOO_LARGE = "too-large"
 
 #: Keys delivery adds to every payload (see :func:`with_identity`).
 IDENTITY_KEYS = ("event_id", "changed_at")
@@ -127,17 +139,34 @@ def offer_image_updated(
     channel: str,
     offer_id: Any,
     offer_title: str,
-    photo_url: str | None,
+    photo_url: str,
     changed_at: datetime.datetime,
 ) -> Event:
-    """``offer-image-updated``; ``photo_url`` is None when the photo was cleared."""
+    """``offer-image-updated`` for a photo set or replaced.
+
+    The frontend appends a cache-buster to ``photo_url`` as it is, so there is no image
+    event for a cleared photo (that is an ``offer-updated``); None here is a bug.
+    """
+    if not photo_url:
+        raise ValueError(f"offer-image-updated for offer {offer_id} needs a photo_url")
     data = {
         "offer_id": to_json_data(offer_id),
         "offer_title": offer_title,
         "photo_url": photo_url,
         "timestamp": changed_at.isoformat(),
+        "action": "image-updated",
     }
     return Event(OFFER_IMAGE_UPDATED, channel, data, offer_id)
+
+
+def offers_sync(channel: str, offer_id: Any, reason: str = REASON_TOO_LARGE) -> Event:
+    """``offers-updated`` ``{"action": "sync", "offer_id", "reason"}``: refetch the offers.
+
+    The frontend's own "something changed, resync" signal; sent instead of an event it
+    cannot be given whole (over Pusher's payload limit).
+    """
+    data = {"action": "sync", "offer_id": to_json_data(offer_id), "reason": reason}
+    return Event(OFFERS_UPDATED, channel, data, offer_id)
 
 
 def with_identity(event: Event, event_id: str, changed_at: datetime.datetime) -> Event:
@@ -148,14 +177,3 @@ def with_identity(event: Event, event_id: str, changed_at: datetime.datetime) ->
     the offer's change time, so a client drops an update older than what it shows.
     """
     return replace(event, data={**event.data, "event_id": event_id, "changed_at": changed_at.isoformat()})
-
-
-def truncated(event: Event) -> Event:
-    """The fallback for an ``offer-created``/``offer-updated`` too large for Pusher.
-
-    ``{"offer": {"id": <id>}, "action": <action>, "truncated": true, "event_id", "changed_at"}``:
-    the frontend sees ``truncated`` and fetches the offer from the API instead.
-    """
-    data = {"offer": {"id": to_json_data(event.offer_id)}, "action": event.data.get("action"), "truncated": True}
-    data.update((key, event.data[key]) for key in IDENTITY_KEYS if key in event.data)
-    return replace(event, data=data)

@@ -13,7 +13,15 @@ import threading
 from collections import Counter
 
 COUNTERS = (
-    "sent", "failed", "retried", "given_up", "dropped_queue_full", "dropped_oversize", "enqueued", "task_fallback",
+    "sent",
+    "failed",
+    "retried",
+    "given_up",
+    "dropped_queue_full",
+    "dropped_oversize",
+    "enqueued",
+    "unsent_at_exit",  # background: events (or changes) still held when the exit flush's bound ran out
+    "task_fallback",  # task: committed changes the outbox or task backend could not take, sent in the background
 )
 
 _lock = threading.Lock()

@@ -62,13 +62,22 @@ def on_post_save(
         if not changed:
             return
         photo_changed = fields.photo_attname in changed
+        # Moved to another hotel: remember the old hotel (a value the snapshot holds, no
+        # query); its channel is found where the events are built. An unknown old value
+        # (deferred field) leaves the change a plain update on the new hotel's channel.
+        hotel_changed, previous_hotel = False, None
+        if fields.hotel_attname in changed:
+            hotel_changed, previous_hotel = tracking.previous_value(instance, fields.hotel_attname)
+        other_fields = changed - {fields.photo_attname} - ({fields.hotel_attname} if hotel_changed else set())
         transactions.record(
             Change(
                 Action.UPDATED,
                 instance.pk,
                 timezone.now(),
-                fields_changed=bool(changed - {fields.photo_attname}),
+                fields_changed=bool(other_fields),
                 photo_changed=photo_changed,
+                hotel_changed=hotel_changed,
+                previous_hotel=previous_hotel,
                 socket_id=current_socket_id(),
             ),
             using,
@@ -125,7 +134,9 @@ def connect() -> None:
         model = get_model()
     except (LookupError, ValueError):
         return
-    _connected["fields"] = tracking.tracked_fields(model, conf.photo_field, conf.ignore_fields)
+    _connected["fields"] = tracking.tracked_fields(
+        model, conf.photo_field, conf.ignore_fields, hotel_link=conf.hotel_slug_path[0]
+    )
     _connected["model"] = model
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, sender=model, dispatch_uid=f"offer_realtime.{receiver.__name__}")

@@ -19,6 +19,20 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def may_be_one_events_fault(exc: BaseException) -> bool:
+    """True for permanent failures that may come from one event's content alone: a 400 or
+    413 answer, or a local error such as a size check. Then the other events of the batch
+    may well go through when sent alone. Bad credentials (401), a disabled app or exhausted
+    quota (403) or a wrong app id (404) fail every event alike."""
+    if is_transient(exc):
+        return False
+    if isinstance(exc, pusher.errors.PusherBadRequest):
+        return True
+    if isinstance(exc, pusher.errors.PusherBadStatus):
+        return str(exc).startswith("413")
+    return not isinstance(exc, (pusher.errors.PusherError, requests.RequestException, OSError))
+
+
 def backoff(attempt: int, base: float, cap: float, jitter: float = 0.1) -> float:
     """Seconds to wait after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, at
     most ``cap``, spread by up to ``jitter`` so workers that failed together do not

@@ -6,7 +6,9 @@ reads the committed offers (one query per batch, on the thread's own database
 connection), builds the events and sends them in order, up to ten per ``trigger_batch``
 call, reusing the backend's HTTP connection; it retries transient failures with capped
 exponential backoff (holding back later events, so order is kept) and gives up on
-permanent ones. At interpreter exit it gets ``FLUSH_TIMEOUT`` seconds to send what it holds.
+permanent ones. At interpreter exit (a recycled or stopped worker) it keeps that backoff
+for up to ``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent,
+gave up and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
 
 The events live in memory: a process that dies loses what it held. Choose the
 ``task`` mode when events must survive that.
@@ -15,6 +17,8 @@ The events live in memory: a process that dies loses what it held. Choose the
 from __future__ import annotations
 
 import atexit
+import collections
+import contextlib
 import logging
 import os
 import queue
@@ -51,60 +55,123 @@ class BackgroundSender:
         base_delay: float,
         max_delay: float,
     ) -> None:
-        self.queue: queue.Queue[Item] = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self.put_timeout = put_timeout
         self.attempts = attempts
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self._stopping = threading.Event()
-        self._idle = threading.Condition()
-        self._in_flight = 0
+        # Guards the state below; notified when the thread is idle again and at shutdown.
+        self._cv = threading.Condition()
+        self._in_flight = 0  # items taken from the queue, not yet sent or given up
+        self._held_events = 0  # of those: built events not yet sent or given up ...
+        self._held_changes = 0  # ... and changes whose events are not built yet
+        self._sending = 0  # events in the HTTP call running right now
+        self._stopping = False  # shutdown() called: end once the queue is empty ...
+        self._deadline: float | None = None  # ... or at this time.monotonic(), whatever is left
+        #: What the thread did: events "sent" and "given_up" (with changes whose offers could
+        #: not be read), and, at the exit deadline, "unsent" events and "unsent_changes".
+        self.tally: collections.Counter[str] = collections.Counter()
         self._thread = threading.Thread(target=self._run, name="offer-realtime-sender", daemon=True)
         self._thread.start()
 
+    # -- the writing side -----------------------------------------------------------------
+
     def submit(self, events: Sequence[Event]) -> None:
-        """Queue built ``events``; if the queue stays full for ``put_timeout`` s, drop (logged, counted)."""
-        for event in events:
-            self._put(event, f"{event.name} on {event.channel} for offer {event.offer_id}", event.offer_id)
+        """Queue built ``events``; on a full queue wait at most ``put_timeout`` s in all,
+        then drop what does not fit (logged, counted)."""
+        self._put_all([(event, f"{event.name} on {event.channel} for offer {event.offer_id}", event.offer_id)
+                       for event in events])
 
     def submit_changes(self, changes: Sequence[Change], using: str) -> None:
-        """Queue committed ``changes``; the sender thread builds their events."""
-        for change in changes:
-            self._put((using, change), f"the {change.action.value} event(s) for offer {change.offer_id}", change.offer_id)
+        """Queue committed ``changes`` (the sender thread builds their events); on a full
+        queue wait at most ``put_timeout`` s in all, then drop what does not fit (logged, counted)."""
+        self._put_all([((using, change), f"the {change.action.value} event(s) for offer {change.offer_id}",
+                        change.offer_id) for change in changes])
 
-    def _put(self, item: Item, description: str, offer_id: Any) -> None:
+    def _put_all(self, entries: list[tuple[Item, str, Any]]) -> None:
+        # One deadline for the whole submit, i.e. for one transaction: deleting 100 offers
+        # must not wait put_timeout once per offer.
+        deadline: float | None = None
+        for item, description, offer_id in entries:
+            try:
+                self.queue.put_nowait(item)
+                continue
+            except queue.Full:
+                if deadline is None:
+                    deadline = time.monotonic() + self.put_timeout
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise queue.Full
+                self.queue.put(item, timeout=remaining)
+            except queue.Full:
+                metrics.increment("dropped_queue_full")
+                logger.error(
+                    "Sender queue full (%d events): dropped %s.", self.queue.maxsize, description,
+                    extra={"offer_id": offer_id},
+                )
+
+    # -- the sender thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
         try:
-            self.queue.put(item, timeout=self.put_timeout)
-        except queue.Full:
-            metrics.increment("dropped_queue_full")
-            logger.error(
-                "Sender queue full (%d events): dropped %s.", self.queue.maxsize, description,
-                extra={"offer_id": offer_id},
-            )
+            while (items := self._next_batch()) is not None:
+                self._process(items)
+        finally:
+            connections.close_all()  # this thread's connections only (they are per thread)
 
     def _next_batch(self) -> list[Item] | None:
-        first = self.queue.get()
-        if first is _STOP:
-            return None
+        """Up to ten queued items, waiting for the first; None when the thread should end."""
+        while True:
+            if self._past_deadline():
+                self._count_unsent(self._drain())
+                return None
+            with self._cv:
+                if self._stopping and self.queue.empty():
+                    return None
+            try:
+                first = self.queue.get(timeout=self._time_left())
+            except queue.Empty:
+                continue
+            if first is not _STOP:
+                break
         batch = [first]
         while len(batch) < MAX_BATCH_SIZE:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
                 break
-            if item is _STOP:
-                self.queue.put(item)  # after this batch
-                break
-            batch.append(item)
-        with self._idle:
+            if item is not _STOP:
+                batch.append(item)
+        built = sum(1 for item in batch if isinstance(item, Event))
+        with self._cv:
             self._in_flight = len(batch)
+            self._held_events, self._held_changes = built, len(batch) - built
         return batch
+
+    def _process(self, items: list[Item]) -> None:
+        try:
+            if self._past_deadline():
+                self._count_unsent(items)
+                return
+            events = self._events(items)
+            for start in range(0, len(events), MAX_BATCH_SIZE):
+                chunk = events[start : start + MAX_BATCH_SIZE]
+                if not self._send(chunk):
+                    self._settle("unsent", len(events) - start - len(chunk))
+                    return
+        except Exception:  # noqa: BLE001 - the sender thread must survive anything
+            logger.exception("Offer event sender failed on a batch of %d.", len(items))
+        finally:
+            with self._cv:
+                self._in_flight = self._held_events = self._held_changes = 0
+                self._cv.notify_all()
 
     def _events(self, items: list[Item]) -> list[Event]:
         """Built events for ``items``, in order; changes are read from the committed rows."""
         events: list[Event] = []
         run: list[Change] = []
-        run_alias = None
+        run_alias = ""  # no database alias is empty
 
         def build_run() -> None:
             if run:
@@ -129,11 +196,15 @@ class BackgroundSender:
         a send (a failover, a locked SQLite database), then the changes are given up."""
         from offer_realtime.delivery import build_events
 
+        last = False
         for attempt in range(1, self.attempts + 1):
+            if self._past_deadline():
+                self._settle("unsent_changes", len(changes))
+                return []
             # Like a request: drop a connection the database closed or that aged out.
             close_old_connections()
             try:
-                return build_events(changes, using)
+                built = build_events(changes, using)
             except Exception as exc:  # noqa: BLE001 - the sender thread must survive anything
                 final = attempt == self.attempts
                 logger.log(
@@ -143,68 +214,183 @@ class BackgroundSender:
                 )
                 if final:
                     metrics.increment("given_up", len(changes))
+                    self._settle("given_up", len(changes), changes=True)
                     return []
-                self._stopping.wait(backoff(attempt, self.base_delay, self.max_delay))
+                if last:
+                    self._settle("unsent_changes", len(changes))
+                    self._end_now()
+                    return []
+                last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
+                continue
+            with self._cv:
+                self._held_changes -= len(changes)
+                self._held_events += len(built)
+            return built
         return []
 
-    def _send(self, batch: list[Event]) -> None:
-        from offer_realtime.delivery import Outcome, send_batch
+    def _send(self, batch: list[Event]) -> bool:
+        """Send ``batch``, retrying what fails transiently with backoff; False if the exit
+        deadline came first (what was left is counted as unsent)."""
+        from offer_realtime.delivery import send_batch
 
+        last = False
         for attempt in range(1, self.attempts + 1):
-            outcome = send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
-            if outcome is not Outcome.RETRY:
-                return
-            # Wait, unless the process is exiting: then one last try at once.
-            self._stopping.wait(backoff(attempt, self.base_delay, self.max_delay))
+            if self._past_deadline():
+                self._settle("unsent", len(batch))
+                return False
+            with self._cv:
+                self._sending = len(batch)
+            try:
+                result = send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
+            finally:
+                with self._cv:
+                    self._sending = 0
+            self._settle("sent", len(result.sent))
+            self._settle("given_up", len(result.given_up))
+            if not result.retry:
+                return True
+            batch = result.retry
+            if last:
+                self._settle("unsent", len(batch))
+                self._end_now()
+                return False
+            last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
+        return True  # not reached: the last attempt never asks for a retry
 
-    def _run(self) -> None:
-        try:
-            while (items := self._next_batch()) is not None:
-                self._process(items)
-        finally:
-            connections.close_all()  # this thread's connections only (they are per thread)
+    def _pause(self, delay: float) -> bool:
+        """Wait ``delay`` seconds before the next attempt; True if it waited the whole backoff.
 
-    def _process(self, items: list[Item]) -> None:
-        try:
-            events = self._events(items)
-            for start in range(0, len(events), MAX_BATCH_SIZE):
-                self._send(events[start : start + MAX_BATCH_SIZE])
-        except Exception:  # noqa: BLE001 - the sender thread must survive anything
-            logger.exception("Offer event sender failed on a batch of %d.", len(items))
-        finally:
-            for _ in items:
-                self.queue.task_done()
-            with self._idle:
-                self._in_flight = 0
-                self._idle.notify_all()
+        Once exiting, the backoff is kept (Pusher back after a second gets everything), but
+        a wait that would end past the deadline is cut to half the time left, and False
+        says the attempt after it is the last one.
+        """
+        until = time.monotonic() + delay
+        whole = True
+        with self._cv:
+            while True:
+                now = time.monotonic()
+                if self._deadline is not None and until >= self._deadline:
+                    until = now + max(0.0, self._deadline - now) / 2
+                    whole = False
+                if now >= until:
+                    return whole
+                self._cv.wait(until - now)  # shutdown() notifies: the wait is re-planned
+
+    def _end_now(self) -> None:
+        """The last attempt before the exit deadline failed: Pusher (or the database) is
+        still away, so nothing more is tried; what is held is left unsent at once."""
+        with self._cv:
+            self._deadline = time.monotonic()
+
+    def _past_deadline(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _time_left(self) -> float | None:
+        deadline = self._deadline
+        return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+    def _drain(self) -> list[Item]:
+        """Take every item left in the queue."""
+        items: list[Item] = []
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return items
+            if item is not _STOP:
+                items.append(item)
+
+    def _settle(self, what: str, amount: int, *, changes: bool = False) -> None:
+        """Count ``amount`` held events (or ``changes``) as ``what`` became of them."""
+        if amount <= 0:
+            return
+        with self._cv:
+            self.tally[what] += amount
+            if changes or what == "unsent_changes":
+                self._held_changes -= amount
+            else:
+                self._held_events -= amount
+
+    def _count_unsent(self, items: list[Item]) -> None:
+        """Count ``items`` (taken from the queue, never processed) as left at the deadline."""
+        built = sum(1 for item in items if isinstance(item, Event))
+        with self._cv:
+            self.tally["unsent"] += built
+            self.tally["unsent_changes"] += len(items) - built
+
+    # -- waiting and stopping -------------------------------------------------------------
 
     def pending(self) -> int:
-        """Events queued or being sent."""
-        with self._idle:
+        """Items (events or changes) queued or being sent."""
+        with self._cv:
             return self.queue.qsize() + self._in_flight
 
     def flush(self, timeout: float) -> bool:
         """Wait until everything queued was sent or given up; False if ``timeout`` ran out."""
         deadline = time.monotonic() + timeout
-        with self._idle:
+        with self._cv:
             while self.queue.qsize() or self._in_flight:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._idle.wait(min(remaining, 0.05))
+                self._cv.wait(min(remaining, 0.05))
         return True
 
     def shutdown(self, timeout: float) -> None:
-        """Send what is held within ``timeout`` seconds (retries are cut short), log what is
-        left, and end the thread."""
-        self._stopping.set()
-        if not self.flush(timeout):
-            logger.error("Exiting with %d offer event(s) unsent after %.1f s.", self.pending(), timeout)
-        try:
-            self.queue.put(_STOP, timeout=0.1)
-        except queue.Full:
-            return  # still busy after the bound: the daemon thread ends with the process
-        self._thread.join(timeout=1.0)
+        """Send what is held, retrying with backoff for at most ``timeout`` seconds; then
+        log exactly what was sent, given up and left unsent, and end the thread.
+
+        Returns by the deadline: an HTTP call still running then is reported with its
+        events (their fate unknown), and the daemon thread ends with the process.
+        """
+        started = time.monotonic()
+        with self._cv:
+            if self._stopping:
+                return  # already stopped (e.g. at exit, then again when settings are reset)
+            before = collections.Counter(self.tally)
+            held = self.queue.qsize() + self._in_flight
+            self._stopping = True
+            self._deadline = started + timeout
+            self._cv.notify_all()  # a backoff under way is re-planned to fit the deadline
+        if self.queue.empty():
+            # The thread may be blocked waiting for work: wake it. (A full queue means it
+            # is busy, and it sees _stopping before it waits again.)
+            with contextlib.suppress(queue.Full):
+                self.queue.put_nowait(_STOP)
+        self._thread.join(timeout)
+        running = 0
+        alive = self._thread.is_alive()
+        if alive:
+            # Stuck in an HTTP call (or a query) at the deadline; it checks the deadline
+            # before doing anything more. What is queued is left now.
+            self._count_unsent(self._drain())
+        with self._cv:
+            if alive:
+                # Besides the events of that call, what the thread holds is left too.
+                running = self._sending
+                self.tally["unsent"] += self._held_events - running
+                self.tally["unsent_changes"] += self._held_changes
+            done = self.tally - before
+        self._report(held, done, running, time.monotonic() - started, timeout)
+
+    def _report(self, held: int, done: collections.Counter[str], running: int, elapsed: float,
+                timeout: float) -> None:
+        unsent, unsent_changes = done["unsent"], done["unsent_changes"]
+        if unsent or unsent_changes:
+            metrics.increment("unsent_at_exit", unsent + unsent_changes)
+        failed = done["given_up"] or unsent or unsent_changes or running
+        if not held and not failed:
+            return
+        message = (
+            f"Sender stopped after {elapsed:.1f} s (bound {timeout:.1f} s): {done['sent']} event(s) sent, "
+            f"{done['given_up']} given up, {unsent} left unsent"
+        )
+        if unsent_changes:
+            message += f" with the events of {unsent_changes} more offer change(s), never built"
+        if running:
+            message += f"; {running} event(s) in an HTTP call still running, outcome unknown"
+        logger.log(logging.ERROR if failed else logging.INFO, "%s.", message)
 
 
 _lock = threading.Lock()

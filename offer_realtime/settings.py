@@ -53,8 +53,13 @@ DEFAULTS: dict[str, Any] = {
     "SERIALIZER": "hotel.serializers.OfferStaffSerializer",
     # Attribute path from an offer to its hotel's slug.
     "HOTEL_SLUG": "hotel.slug",
-    # Name of the offer's image field; its changes send offer-image-updated.
+    # Name of the offer's photo field; its changes send offer-image-updated. A FileField,
+    # ImageField or cloudinary.models.CloudinaryField needs nothing more.
     "PHOTO_FIELD": "photo",
+    # Dotted path to a callable offer -> str | None giving the photo's URL, as the host's
+    # serializer gives it. Needed for any other kind of PHOTO_FIELD; when set, it is used
+    # for every kind. None: the field's own URL (offer.photo.url).
+    "PHOTO_URL": None,
     # Channel name template; {hotel_slug} is the only placeholder.
     "CHANNEL": "hotel-{hotel_slug}",
     # Dotted path or alias (see BACKEND_ALIASES). None picks "pusher" when the
@@ -66,7 +71,7 @@ DEFAULTS: dict[str, Any] = {
     # (auto_now fields are always ignored: every save changes them).
     "IGNORE_FIELDS": (),
     # Pusher's limit on one event's data in UTF-8 bytes; raise it for a dedicated
-    # cluster. Larger offer-created/updated events are sent as a truncated fallback.
+    # cluster. A larger event is replaced by offers-updated {"action": "sync"}.
     "MAX_PAYLOAD_BYTES": events.MAX_PAYLOAD_BYTES,
     # Request header carrying the originating browser's Pusher socket id, read by
     # offer_realtime.middleware.SocketIdMiddleware ("to others").
@@ -202,10 +207,10 @@ def _identifier(value: Any) -> str:
 
 
 def _optional_dotted_path(value: Any) -> str | None:
-    if value is None:
+    if value is None or value == "":
         return None
     if not isinstance(value, str) or not _ATTRIBUTE_PATH_RE.match(value) or "." not in value:
-        raise ValueError("must be a dotted path such as 'myapp.realtime.presence_user' (or None)")
+        raise ValueError("must be a dotted path to a callable such as 'myapp.realtime.function' (or None)")
     return value
 
 
@@ -263,6 +268,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "SERIALIZER": ("offer_realtime.E103", _text),
     "HOTEL_SLUG": ("offer_realtime.E104", _attribute_path),
     "PHOTO_FIELD": ("offer_realtime.E105", _identifier),
+    "PHOTO_URL": ("offer_realtime.E122", _optional_dotted_path),
     "CHANNEL": ("offer_realtime.E106", _text),
     "BACKEND": ("offer_realtime.E107", _backend),
     "TIMEOUT": ("offer_realtime.E108", _seconds(minimum_exclusive=True)),
@@ -344,6 +350,7 @@ class OfferRealtimeSettings:
     serializer: str
     hotel_slug: str
     photo_field: str
+    photo_url: str | None
     channel: str
     backend: str
     timeout: float

@@ -60,6 +60,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
         "changed_at": change.changed_at.isoformat(),
         "fields_changed": change.fields_changed,
         "photo_changed": change.photo_changed,
+        "hotel_changed": change.hotel_changed,
+        "previous_hotel": change.previous_hotel,
         "offer_title": change.offer_title,
         "channel": change.channel,
         "socket_id": change.socket_id,
@@ -75,6 +77,9 @@ def change_from_json(data: dict[str, Any]) -> Change:
         changed_at=datetime.datetime.fromisoformat(data["changed_at"]),
         fields_changed=data["fields_changed"],
         photo_changed=data["photo_changed"],
+        # .get: tasks enqueued by an older version carry no move.
+        hotel_changed=data.get("hotel_changed", False),
+        previous_hotel=data.get("previous_hotel"),
         offer_title=data["offer_title"],
         channel=data["channel"],
         socket_id=data["socket_id"],
@@ -112,12 +117,13 @@ def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
 
 
 def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
-    from offer_realtime.delivery import Outcome, send_batch
+    from offer_realtime.delivery import send_batch
 
     conf = get_settings()
     while True:
-        outcome = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts)
-        if outcome is not Outcome.RETRY:
+        # Only the events still to retry go on (a split batch may have sent or given up some).
+        batch = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
+        if not batch:
             return
         delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
         attempt += 1

@@ -16,6 +16,11 @@ The helpers run the callbacks queued in the block as if it had committed, using
 Django's ``TestCase.captureOnCommitCallbacks(execute=True)``: on leaving the block, and
 whenever the captured events are read. With real commits (``TransactionTestCase``,
 ``live_server``) the events are captured as they are sent, from any thread.
+
+Only the block's own changes are captured: they are delivered inline while the capture is
+in force, and only those deliveries use its backend. Events of writes made before the
+block (queued for the background sender, being retried, or in a task that a worker runs
+inside the block) go to the configured backend, as they would have.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 A snapshot of the loaded field values is taken when an instance is initialised and
 refreshed after each save; comparing against it tells which fields a save changed.
+Values compare by what the database would hold, never by object identity: the photo by
+its stored value (see :mod:`offer_realtime.photos`), so a re-saved but unchanged photo is
+no change, and a newly assigned upload always is.
 It reads ``instance.__dict__`` only, never field descriptors, so it adds no query and
 never loads a deferred field (a deferred field is simply not in the snapshot).
 """
@@ -14,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.core.files import File
 from django.db import models
-from django.db.models.fields.files import FieldFile
+
+from offer_realtime import photos
 
 SNAPSHOT_ATTR = "_offer_realtime_snapshot"
 NEW_FILE_ATTR = "_offer_realtime_new_file"
@@ -28,9 +31,26 @@ class TrackedFields:
 
     attnames: tuple[str, ...]
     photo_attname: str | None
+    #: The photo field and how it stores values (None without a photo field).
+    photo_field: models.Field | None = None
+    photo_kind: photos.PhotoKind | None = None
+    #: The attribute that says which hotel an offer belongs to: the first link of
+    #: HOTEL_SLUG (``hotel_id`` for ``"hotel.slug"``), when it is a concrete field.
+    hotel_attname: str | None = None
+
+    def comparable(self, attname: str, value: Any) -> Any:
+        """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
+        if attname == self.photo_attname and self.photo_kind is not photos.PhotoKind.OTHER:
+            return photos.stored_value(self.photo_field, self.photo_kind, value)
+        if isinstance(value, (dict, list)):
+            # JSON-ish values are mutated in place; keep a copy to compare against.
+            return copy.deepcopy(value)
+        return value
 
 
-def tracked_fields(model: type[models.Model], photo_field: str, ignore: Iterable[str] = ()) -> TrackedFields:
+def tracked_fields(
+    model: type[models.Model], photo_field: str, ignore: Iterable[str] = (), hotel_link: str | None = None
+) -> TrackedFields:
     """The concrete fields whose change is meaningful to a viewer.
 
     ``auto_now`` fields are left out: every save changes them, so they would turn
@@ -45,26 +65,22 @@ def tracked_fields(model: type[models.Model], photo_field: str, ignore: Iterable
         and f.name not in ignored
         and f.attname not in ignored
     )
-    photo = next((f.attname for f in model._meta.concrete_fields if f.name == photo_field), None)
-    return TrackedFields(attnames, photo)
-
-
-def _comparable(value: Any, is_file: bool = False) -> Any:
-    if is_file:
-        # "", None, an empty FieldFile and a saved name all compare by name; an
-        # assigned upload compares by its (new) name until storage renames it.
-        return getattr(value, "name", value) or ""
-    if isinstance(value, (dict, list)):
-        # JSON-ish values are mutated in place; keep a copy to compare against.
-        return copy.deepcopy(value)
-    return value
+    photo = next((f for f in model._meta.concrete_fields if f.name == photo_field), None)
+    hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
+    return TrackedFields(
+        attnames,
+        photo.attname if photo is not None else None,
+        photo_field=photo,
+        photo_kind=photos.kind_of(photo),
+        hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
+    )
 
 
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
     instance.__dict__[SNAPSHOT_ATTR] = {
-        name: _comparable(loaded[name], name == fields.photo_attname) for name in fields.attnames if name in loaded
+        name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
     }
 
 
@@ -77,7 +93,7 @@ def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_field
     loaded = instance.__dict__
     for name in _attnames_of(instance, update_fields):
         if name in loaded and name in fields.attnames:
-            snapshot[name] = _comparable(loaded[name], name == fields.photo_attname)
+            snapshot[name] = fields.comparable(name, loaded[name])
 
 
 def _attnames_of(instance: models.Model, names: Iterable[str]) -> set[str]:
@@ -95,17 +111,12 @@ def _attnames_of(instance: models.Model, names: Iterable[str]) -> set[str]:
 def mark_new_file(instance: models.Model, fields: TrackedFields) -> None:
     """Before a save: note whether a new, not yet stored file was assigned to the photo.
 
-    A new upload can end up under the same name as the old file (storages that
-    overwrite), so the name alone cannot tell that the photo changed.
+    A new upload can end up with the same stored value as the old photo (storages that
+    overwrite, a fixed Cloudinary public_id), so the value alone cannot tell that it changed.
     """
     if fields.photo_attname is None:
         return
-    value = instance.__dict__.get(fields.photo_attname)
-    if isinstance(value, FieldFile):
-        is_new = bool(value) and not value._committed
-    else:
-        is_new = isinstance(value, File)
-    instance.__dict__[NEW_FILE_ATTR] = is_new
+    instance.__dict__[NEW_FILE_ATTR] = photos.is_new_upload(instance.__dict__.get(fields.photo_attname))
 
 
 def changed_fields(
@@ -122,9 +133,18 @@ def changed_fields(
     for name in candidates:
         if name not in loaded:
             continue  # deferred and never assigned: not written
-        if name not in snapshot or _comparable(loaded[name], name == fields.photo_attname) != snapshot[name]:
+        if name not in snapshot or fields.comparable(name, loaded[name]) != snapshot[name]:
             changed.add(name)
     if fields.photo_attname and loaded.pop(NEW_FILE_ATTR, False):
         if update_fields is None or fields.photo_attname in candidates:
             changed.add(fields.photo_attname)
     return changed
+
+
+def previous_value(instance: models.Model, attname: str) -> tuple[bool, Any]:
+    """``(True, value)`` with the snapshot's value of ``attname`` (what the row held before
+    this save), or ``(False, None)`` when it is unknown (the field was deferred)."""
+    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    if attname in snapshot:
+        return True, snapshot[attname]
+    return False, None

@@ -157,7 +157,7 @@ def _enqueue_in_outbox(state: _Transaction, change: Change, using: str) -> None:
     refs.append(weakref.ref(change))
     refs[:] = [ref for ref in refs if ref() is not None]  # rolled back with their savepoints
     coalesced = coalesce([c for ref in refs if (c := ref()) is not None])
-    summary = tuple((c.action, c.fields_changed, c.photo_changed) for c in coalesced)
+    summary = tuple(c.signature() for c in coalesced)
     enqueued = state.enqueued.setdefault(change.offer_id, [])
     while enqueued and enqueued[-1].change() is None:
         enqueued.pop()  # its task was rolled back with its savepoint

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -22,12 +23,17 @@ class PusherStub:
         self.delay = 0.0
         #: Statuses for the next requests, used up first (then ``status`` applies).
         self.script: list[int] = []
+        #: Optional rule on a request's JSON body: a status to answer instead (e.g. 413 for
+        #: a batch holding an oversize event, as Pusher does), or None for the usual answer.
+        self.reject: Callable[[dict], int | None] | None = None
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = stub.script.pop(0) if stub.script else stub.status
+                if stub.reject is not None and status == 200:
+                    status = stub.reject(json.loads(body or b"{}")) or status
                 stub.requests.append(
                     {"path": urlsplit(self.path).path, "body": json.loads(body or b"{}"), "status": status}
                 )

@@ -69,11 +69,12 @@ def test_backend_is_built_once_and_rebuilt_on_change():
         assert backends.get_backend() is not first
 
 
-def test_pusher_backend_sends_one_event_with_trigger(stub, hotel):
+def test_pusher_backend_sends_one_event_as_a_batch_of_one(stub, hotel):
+    # trigger_batch even for one event: trigger's own size check cannot be skipped (issue 10).
     with configured(**stub.settings()):
         offer = Offer.objects.create(hotel=hotel, title="Live")
         run_on_commit()
-    assert [r["path"] for r in stub.requests] == ["/apps/4242/events"]
+    assert [r["path"] for r in stub.requests] == ["/apps/4242/batch_events"]
     (received,) = stub.events()
     assert received["name"] == "offer-created"
     assert received["channel"] == "hotel-killarney"
@@ -181,3 +182,83 @@ class BrokenSerializer:
         if self.offer.title == "bad":
             raise ValueError("cannot serialize")
         return {"title": self.offer.title}
+
+
+# -- Pusher's limits, measured as Pusher measures them (issue 10, item 1) -----------------
+
+
+def event_of_size(channel: str, offer_id: int, text: str) -> events.Event:
+    return events.offer_updated(channel, offer_id, {"id": offer_id, "details": text})
+
+
+def padded_to(channel: str, offer_id: int, target: int, special: str) -> events.Event:
+    """An event whose JSON is exactly ``target`` UTF-8 bytes: ``special`` once, ASCII padding."""
+    base = event_of_size(channel, offer_id, special).size()
+    return event_of_size(channel, offer_id, special + "a" * (target - base))
+
+
+class TestPusherLimitsInUtf8Bytes:
+    """The ``pusher`` library sizes data with ``sys.getsizeof`` (the CPython object, up to 4
+    bytes a character plus a header); Pusher counts UTF-8 bytes. No event Pusher takes may be
+    refused by the library's own measure."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "Guests’ favourite. " + "a" * 5_200,  # one typographic apostrophe in ~5 KB: 2 bytes a char
+            "Spa 🧖 " + "a" * 5_000,  # one emoji in ~5 KB: 4 bytes a char
+            None,  # emoji-heavy (600 emoji), padded to just under the limit
+        ],
+    )
+    def test_a_batch_with_a_multibyte_event_under_the_limit_goes_out_whole(self, stub, text):
+        import sys
+
+        if text is None:
+            text = padded_to("hotel-a", 1, events.MAX_PAYLOAD_BYTES - 10, "Spa 🧖 " * 600).data["offer"]["details"]
+        heavy = event_of_size("hotel-a", 1, text)
+        assert heavy.size() <= events.MAX_PAYLOAD_BYTES < sys.getsizeof(heavy.encoded())
+        batch = [heavy, *(events.offer_deleted("hotel-b", i, f"o{i}") for i in range(2, 6))]
+        with configured(**stub.settings()):
+            backends.get_backend().send(batch)
+        assert [e["channel"] for e in stub.events()] == ["hotel-a"] + ["hotel-b"] * 4
+        assert stub.events()[0]["data"]["offer"]["details"] == text
+
+    def test_one_event_of_7_7_kb_with_one_emoji_goes_out(self, stub):
+        import sys
+
+        event = event_of_size("hotel-a", 1, "Spa 🧖 " + "a" * 7_650)
+        assert sys.getsizeof(event.encoded()) > 30_720  # the library's limit for a single trigger
+        with configured(**stub.settings()):
+            backends.get_backend().send([event])
+        [received] = stub.events()
+        assert received["data"]["offer"]["details"] == event.data["offer"]["details"]
+
+    def test_exactly_at_the_limit_goes_out_one_byte_over_is_refused_before_sending(self, stub):
+        at_limit = padded_to("hotel-a", 1, events.MAX_PAYLOAD_BYTES, "’" * 3_000)
+        over = padded_to("hotel-a", 2, events.MAX_PAYLOAD_BYTES + 1, "’" * 3_000)
+        assert (at_limit.size(), over.size()) == (events.MAX_PAYLOAD_BYTES, events.MAX_PAYLOAD_BYTES + 1)
+        with configured(**stub.settings()):
+            backends.get_backend().send([at_limit])
+            with pytest.raises(ValueError, match="10241 bytes.*10240"):
+                backends.get_backend().send([over])
+        assert len(stub.requests) == 1  # the refused event never left
+
+    def test_the_limit_is_the_configured_max_payload_bytes(self, stub):
+        event = padded_to("hotel-a", 1, 12_000, "🧖")
+        with configured(**stub.settings(), OFFER_REALTIME={"MAX_PAYLOAD_BYTES": 12_000}):
+            backends.get_backend().send([event])
+        assert len(stub.events()) == 1
+
+    @pytest.mark.parametrize(
+        "event, problem",
+        [
+            (events.Event("offer-updated", "hotel-é", {}), "(?i)channel"),
+            (events.Event("x" * 201, "hotel-a", {}), "name"),
+            (events.Event("offer-updated", "hotel-a", {}, socket_id="not-a-socket"), "socket"),
+            (events.Event("offer-updated", "private-encrypted-hotel-a", {}), "encrypted"),
+        ],
+    )
+    def test_what_the_library_checked_is_still_checked(self, stub, event, problem):
+        with configured(**stub.settings()), pytest.raises(ValueError, match=problem):
+            backends.get_backend().send([event, events.offer_deleted("hotel-b", 1, "x")])
+        assert stub.requests == []

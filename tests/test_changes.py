@@ -62,3 +62,33 @@ def test_offers_are_kept_apart_in_first_change_order():
 
 def test_delete_then_create_under_the_same_key_keeps_both():
     assert [c.action for c in coalesce([deleted(), created()])] == [Action.DELETED, Action.CREATED]
+
+
+def moved(pk=1, t=0, previous=10, fields=False, photo=False):
+    return Change(Action.UPDATED, pk, at(t), fields_changed=fields, photo_changed=photo, hotel_changed=True,
+                  previous_hotel=previous)
+
+
+def move_summary(changes):
+    return [(c.action.value, c.fields_changed, c.photo_changed, c.hotel_changed, c.previous_hotel) for c in changes]
+
+
+def test_a_move_keeps_the_hotel_the_transaction_started_from():
+    assert move_summary(coalesce([moved(previous=10), moved(previous=20)])) == [("updated", False, False, True, 10)]
+    assert move_summary(coalesce([updated(), moved(previous=10, photo=True)])) == [("updated", True, True, True, 10)]
+    assert move_summary(coalesce([moved(previous=10), updated(fields=False, photo=True)])) == [
+        ("updated", False, True, True, 10)
+    ]
+
+
+def test_moved_then_deleted_is_deleted_from_the_first_hotel():
+    assert move_summary(coalesce([updated(), moved(previous=10), deleted()])) == [("deleted", False, False, True, 10)]
+    assert move_summary(coalesce([updated(), deleted()])) == [("deleted", False, False, False, None)]
+
+
+def test_created_then_moved_is_a_create():
+    assert move_summary(coalesce([created(), moved(previous=10)])) == [("created", False, False, False, None)]
+
+
+def test_the_signature_tells_a_move_apart():
+    assert coalesce([updated()])[0].signature() != coalesce([updated(), moved()])[0].signature()

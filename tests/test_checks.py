@@ -74,10 +74,35 @@ def test_e003_serializer_not_importable():
     assert "hotel.serializers.Missing" in messages[0].msg
 
 
-@pytest.mark.parametrize("field", ["picture", "title"])
-def test_e004_photo_field_missing_or_not_a_file(field):
+@pytest.mark.parametrize("field, check_id, hint", [
+    ("picture", "offer_realtime.E004", "Name the model field"),
+    ("title", "offer_realtime.E021", "PHOTO_URL"),
+])
+def test_e004_e021_photo_field_missing_or_without_a_url(field, check_id, hint):
     with override_settings(OFFER_REALTIME={"PHOTO_FIELD": field}):
-        assert ids(check_model()) == ["offer_realtime.E004"]
+        messages = check_model()
+    assert ids(messages) == [check_id]
+    assert repr(field) in messages[0].msg and hint in messages[0].hint
+
+
+@pytest.mark.parametrize("path, check_id", [
+    ("tests.testapp.photos.nowhere", "offer_realtime.E022"),
+    ("tests.nowhere.image_key_url", "offer_realtime.E022"),
+    ("offer_realtime.settings.DEFAULTS", "offer_realtime.E023"),
+])
+def test_e022_e023_photo_url_not_importable_or_not_callable(path, check_id):
+    with override_settings(OFFER_REALTIME={"PHOTO_FIELD": "tag", "PHOTO_URL": path}):
+        assert ids(check_model()) == [check_id]
+
+
+def test_an_invalid_photo_url_is_e122_only():
+    with override_settings(OFFER_REALTIME={"PHOTO_FIELD": "tag", "PHOTO_URL": 42}):
+        assert ids([m for m in checks.run_checks() if m.id.startswith("offer_realtime")]) == ["offer_realtime.E122"]
+
+
+def test_e004_passes_for_any_field_with_photo_url():
+    with override_settings(OFFER_REALTIME={"PHOTO_FIELD": "tag", "PHOTO_URL": "tests.testapp.photos.image_key_url"}):
+        assert check_model() == []
 
 
 @pytest.mark.parametrize("path, check_id", [
@@ -263,7 +288,7 @@ def test_every_id_is_documented_once_in_checks_and_the_readme():
 
     source = inspect.getsource(module)
     code = source[source.index('"""', 3) + 3 :]
-    emitted = set(re.findall(r'id="offer_realtime\.([EW]\d{3})"', code))
+    emitted = set(re.findall(r'"offer_realtime\.([EW]\d{3})"', code))
     emitted |= {check_id.split(".")[1] for check_id, _ in (*VALIDATORS.values(), *PUSHER_VALIDATORS.values())}
     # One id per setting: no two settings share an id.
     per_setting = [check_id for check_id, _ in (*VALIDATORS.values(), *PUSHER_VALIDATORS.values())]

@@ -84,6 +84,23 @@ class TestBackground:
         assert [q["sql"].split()[0] for q in queries] == ["INSERT"]
         assert [e["data"]["offer"]["title"] for e in stub.events()] == ["no extra query"]
 
+    def test_a_move_costs_the_write_no_query(self, stub, transactional_db, hotel, other_hotel):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        offer = Offer.objects.create(hotel=hotel, title="moving")
+        with background(stub):
+            offer = Offer.objects.get(pk=offer.pk)
+            with CaptureQueriesContext(connection) as queries:
+                offer.hotel = other_hotel
+                offer.save()
+            assert sender.get_sender().flush(5)
+        # Only the UPDATE ran in the writing thread; the sender thread found the old hotel.
+        assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
+        assert [(e["name"], e["channel"]) for e in stub.events()] == [
+            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway")
+        ]
+
     def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
         from django.db import OperationalError
 
@@ -198,7 +215,187 @@ class TestBackground:
             out = sender.get_sender()
             out.submit([deleted(i) for i in range(15)])
             out.shutdown(timeout=0.2)
-        assert "Exiting with 15 offer event(s) unsent after 0.2 s." in caplog.text
+            out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
+        import re
+
+        # However the thread split them into batches: all 15 accounted for, none as sent.
+        found = re.search(r"0 event\(s\) sent, 0 given up, (\d+) left unsent; (\d+) event\(s\) in an HTTP call "
+                          r"still running, outcome unknown", caplog.text)
+        assert found and int(found[1]) + int(found[2]) == 15, caplog.text
+        assert metrics.snapshot()["unsent_at_exit"] == int(found[1])
+
+
+def oversize_for_stub(body):
+    """Answer 413 to a request holding an event whose data mentions "too big", as Pusher
+    answers a batch holding one event over its limit."""
+    entries = body.get("batch", [body])
+    return 413 if any("too big" in entry["data"] for entry in entries) else None
+
+
+def hotel_event(channel, i, title="ok"):
+    return events.offer_deleted(channel, i, title)
+
+
+class TestOneHotelsEventNeverCostsAnothers:
+    """Issue 10, item 1: a batch refused for one event's content is split, so only that
+    event is given up."""
+
+    def test_background_batch_refused_for_one_event(self, stub, recorded_signals, caplog):
+        stub.reject = oversize_for_stub
+        stub.delay = 0.2  # the first call holds the sender, so the next ten go as one batch
+        batch = [hotel_event("hotel-a", 1, "too big")] + [hotel_event("hotel-b", i) for i in range(2, 11)]
+        with background(stub):
+            out = sender.get_sender()
+            out.submit([hotel_event("hotel-c", 0)])
+            wait_for(lambda: stub.requests)
+            out.submit(batch)
+            assert out.flush(10)
+        assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests][:2] == [1, 10]
+        assert [e["data"]["offer_id"] for e in stub.events() if e["channel"] == "hotel-b"] == list(range(2, 11))
+        counts = metrics.snapshot()
+        assert (counts["sent"], counts["given_up"]) == (10, 1)
+        given_up = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(given_up) == 1 and given_up[0].offer_id == 1 and "given up" in given_up[0].getMessage()
+        assert recorded_signals == [
+            ("sent", ["offer-deleted"], 1),  # hotel c's
+            ("failed", ["offer-deleted"] * 10, 1, "PusherBadStatus", False),  # the batch: not final, split
+            ("failed", ["offer-deleted"], 1, "PusherBadStatus", True),  # hotel a's, alone: given up
+            *[("sent", ["offer-deleted"], 1)] * 9,  # hotel b's, alone
+        ]
+        assert "Batch of 10 events refused: PusherBadStatus: 413" in caplog.text
+
+    def test_inline_batch_refused_for_one_event(self, stub):
+        from offer_realtime.delivery import send_batch
+
+        stub.reject = oversize_for_stub
+        batch = [hotel_event("hotel-b", 1), hotel_event("hotel-a", 2, "too big"), hotel_event("hotel-b", 3)]
+        with override_settings(**stub.settings()):
+            result = send_batch(batch)
+        assert [e["data"]["offer_id"] for e in stub.events()] == [1, 3]
+        assert [e.offer_id for e in result.given_up] == [2] and result.retry == []
+
+    def test_a_local_error_for_one_event_is_split_too(self, stub):
+        from offer_realtime.delivery import send_batch
+
+        batch = [hotel_event("hotel-b", 1), events.Event("offer-updated", "hotel-a", {}, 2, socket_id="bad"),
+                 hotel_event("hotel-b", 3)]
+        with override_settings(**stub.settings()):
+            result = send_batch(batch)
+        assert [e["data"]["offer_id"] for e in stub.events()] == [1, 3]
+        assert [e.offer_id for e in result.given_up] == [2]
+
+    @pytest.mark.parametrize("status", [401, 403, 404])
+    def test_a_refusal_that_is_not_about_content_is_not_split(self, stub, status):
+        from offer_realtime.delivery import send_batch
+
+        stub.status = status
+        with override_settings(**stub.settings()):
+            result = send_batch([hotel_event("hotel-b", i) for i in range(5)])
+        assert len(stub.requests) == 1 and len(result.given_up) == 5
+
+    def test_a_transient_failure_while_splitting_retries_the_rest_in_order(self, stub):
+        from offer_realtime.delivery import send_batch
+
+        stub.script = [413, 200, 503]  # the batch, event 1 alone, event 2 alone
+        batch = [hotel_event("hotel-b", i) for i in range(1, 5)]
+        with override_settings(**stub.settings()):
+            result = send_batch(batch, may_retry=True)
+        assert [e["data"]["offer_id"] for e in stub.events()] == [1]
+        assert [e.offer_id for e in result.retry] == [2, 3, 4] and result.given_up == []
+
+
+class TestExitFlush:
+    """Issue 10, item 2: at exit the sender keeps backing off for up to FLUSH_TIMEOUT and
+    says exactly what it could not send."""
+
+    def test_a_short_outage_at_exit_loses_nothing(self, stub, caplog):
+        import threading
+        import time
+
+        caplog.set_level(logging.INFO, logger="offer_realtime")
+        stub.status = 503
+        threading.Timer(1.0, setattr, (stub, "status", 200)).start()  # Pusher is back after 1 s
+        with override_settings(**stub.settings(), OFFER_REALTIME={"DELIVERY": "background"}):  # default backoff
+            out = sender.get_sender()
+            out.submit([deleted(i) for i in range(5)])
+            started = time.monotonic()
+            out.shutdown(timeout=5)
+            elapsed = time.monotonic() - started
+        assert [e["data"]["offer_id"] for e in stub.events()] == list(range(5))
+        assert 1.0 <= elapsed < 5
+        assert "5 event(s) sent, 0 given up, 0 left unsent" in caplog.text
+        assert not out._thread.is_alive()
+
+    def test_a_long_outage_is_cut_at_flush_timeout_and_counted_exactly(self, stub, caplog):
+        import time
+
+        stub.status = 503
+        with background(stub, RETRY_ATTEMPTS=100, RETRY_BASE_DELAY=0.05, RETRY_MAX_DELAY=0.1):
+            out = sender.get_sender()
+            out.submit([deleted(i) for i in range(25)])
+            started = time.monotonic()
+            out.shutdown(timeout=0.6)
+            elapsed = time.monotonic() - started
+        assert 0.3 <= elapsed <= 0.6 + 0.5  # retried for most of the bound, then stopped
+        assert stub.events() == []
+        assert "0 event(s) sent, 0 given up, 25 left unsent" in caplog.text
+        assert metrics.snapshot()["unsent_at_exit"] == 25
+
+    def test_the_report_counts_what_was_sent_and_given_up(self, stub, caplog):
+        caplog.set_level(logging.INFO, logger="offer_realtime")
+        stub.reject = oversize_for_stub
+        stub.delay = 0.02
+        with background(stub):
+            out = sender.get_sender()
+            out.submit([deleted(i) for i in range(12)] + [hotel_event("hotel-a", 99, "too big")])
+            out.shutdown(timeout=5)
+        assert len(stub.events()) == 12
+        assert "12 event(s) sent, 1 given up, 0 left unsent" in caplog.text
+
+    def test_an_http_call_still_running_at_the_deadline_is_reported_as_such(self, stub, caplog):
+        stub.delay = 1.0
+        with background(stub, TIMEOUT=3):
+            out = sender.get_sender()
+            out.submit([deleted(0)])
+            wait_for(lambda: stub.requests)
+            out.submit([deleted(i) for i in range(1, 15)])
+            out.shutdown(timeout=0.2)
+            out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
+        assert "0 event(s) sent, 0 given up, 14 left unsent; 1 event(s) in an HTTP call still running" in caplog.text
+
+
+class TestFullQueue:
+    """Issue 10, item 6: one write waits at most QUEUE_PUT_TIMEOUT in total on a full queue."""
+
+    def test_one_submit_waits_at_most_the_put_timeout_in_total(self, stub, caplog):
+        import time
+
+        stub.delay = 2.0
+        with background(stub, QUEUE_SIZE=3, QUEUE_PUT_TIMEOUT=0.3):
+            out = sender.get_sender()
+            out.submit([deleted(0)])
+            wait_for(lambda: stub.requests)  # the sender holds event 0 in its HTTP call
+            started = time.monotonic()
+            out.submit([deleted(i) for i in range(1, 41)])  # 3 fit, 37 dropped
+            elapsed = time.monotonic() - started
+        assert 0.3 <= elapsed < 0.3 + 0.5
+        assert metrics.snapshot()["dropped_queue_full"] == 37
+        assert caplog.text.count("Sender queue full (3 events): dropped offer-deleted") == 37
+
+    def test_deleting_many_offers_in_one_transaction_is_bounded(self, stub, transactional_db, hotel):
+        import time
+
+        Offer.objects.bulk_create([Offer(hotel=hotel, title=f"o{i}") for i in range(40)])
+        stub.delay = 2.0
+        with background(stub, QUEUE_SIZE=2, QUEUE_PUT_TIMEOUT=0.2):
+            sender.get_sender().submit([deleted(0)])
+            wait_for(lambda: stub.requests)
+            started = time.monotonic()
+            Offer.objects.filter(hotel=hotel).delete()
+            elapsed = time.monotonic() - started
+            assert not Offer.objects.exists()
+        assert elapsed < 0.2 + 0.5
+        assert metrics.snapshot()["dropped_queue_full"] == 38
 
 
 def task_mode(stub, backend="default", **extra):
@@ -266,6 +463,23 @@ class TestTaskMode:
         sent = [(e["name"], e["data"]["event_id"]) for e in stub.events()]
         assert [name for name, _ in sent] == ["offer-updated", "offer-updated", "offer-image-updated"]
         assert sent[0][1] == sent[1][1]  # a client drops the repeat by event_id
+
+    @pytest.mark.parametrize("backend", ["default", "db"])
+    def test_a_move_after_an_edit_reaches_the_worker(self, stub, hotel, other_hotel, offer, backend):
+        from django_tasks_db.models import DBTaskResult
+
+        with task_mode(stub, backend=backend):
+            with transaction.atomic():
+                offer.title = "edited"
+                offer.save()
+                offer.hotel = other_hotel
+                offer.save()  # the coalesced events change: deleted + created
+            if backend == "db":
+                assert DBTaskResult.objects.count() == 2
+                call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+        names = [(e["name"], e["channel"]) for e in stub.events()]
+        assert names[-2:] == [("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway")]
+        assert stub.events()[-1]["data"]["offer"]["title"] == "edited"
 
     def test_retry_is_a_deferred_follow_up_task(self, stub, hotel):
         from django_tasks_db.models import DBTaskResult

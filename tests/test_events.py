@@ -35,8 +35,26 @@ def test_image_updated_payload_has_iso_timestamp():
         "offer_title": "Spa",
         "photo_url": "https://cdn/x.jpg",
         "timestamp": "2026-11-24T10:30:05.120000+00:00",
+        "action": "image-updated",
     }
     assert datetime.datetime.fromisoformat(event.data["timestamp"]) == when
+
+
+@pytest.mark.parametrize("url", [None, ""])
+def test_image_updated_never_carries_a_null_url(url):
+    """The frontend appends "?t=..." to photo_url as it is: a cleared photo is an offer-updated."""
+    with pytest.raises(ValueError, match="needs a photo_url"):
+        events.offer_image_updated("hotel-a", 3, "Spa", url, datetime.datetime.now(datetime.timezone.utc))
+
+
+def test_offers_updated_is_the_frontends_sync_signal():
+    event = events.offers_sync("hotel-a", 7)
+    assert (event.name, event.channel, event.offer_id) == ("offers-updated", "hotel-a", 7)
+    assert event.data == {"action": "sync", "offer_id": 7, "reason": "too-large"}
+
+
+def test_there_is_no_truncated_stub_builder():
+    assert not hasattr(events, "truncated")
 
 
 @pytest.mark.parametrize("slug", ["killarney", "a-b_c=d@e,f.g;h", "x" * 158])

@@ -69,7 +69,8 @@ def test_photo_set_with_update_fields_sends_only_image_updated(offer):
         offer.save(update_fields=["photo"])
     assert sent.names == ["offer-image-updated"]
     data = sent[0].without_identity()
-    assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp"}
+    assert set(data) == {"offer_id", "offer_title", "photo_url", "timestamp", "action"}
+    assert data["action"] == "image-updated"
     assert data["offer_id"] == offer.pk
     assert data["offer_title"] == "Spa weekend"
     assert data["photo_url"] == Offer.objects.get(pk=offer.pk).photo.url
@@ -96,8 +97,10 @@ def test_photo_replaced_and_cleared(offer):
     with capture_broadcasts() as sent:
         offer.photo = None
         offer.save()
-    assert sent.names == ["offer-image-updated"]
-    assert sent[0].data["photo_url"] is None
+    # Cleared: the whole offer with its null photo_url, never an image event with null.
+    assert sent.names == ["offer-updated"]
+    assert sent[0].without_identity() == {"offer": serialized(offer.pk), "action": "updated"}
+    assert sent[0].data["offer"]["photo_url"] is None
 
 
 def test_photo_and_title_in_one_save_send_both_events(offer):
@@ -118,11 +121,171 @@ def test_update_fields_limits_what_counts_as_changed(offer):
     assert sent[0].data["offer"]["short_description"] == "Saved"
 
 
-def test_foreign_key_change_counts(offer, other_hotel):
-    with capture_broadcasts() as sent:
-        offer.hotel = other_hotel
-        offer.save(update_fields=["hotel"])
-    assert [(e.name, e.channel) for e in sent] == [("offer-updated", "hotel-galway")]
+class TestHotelMove:
+    """An offer moved to another hotel leaves the old hotel's board and joins the new one's."""
+
+    def moved(self, sent, offer_id, title="Spa weekend", old="hotel-killarney", new="hotel-galway"):
+        assert [(e.name, e.channel) for e in sent] == [("offer-deleted", old), ("offer-created", new)]
+        assert sent[0].without_identity() == {"offer_id": offer_id, "offer_title": title, "action": "deleted"}
+        assert sent[1].without_identity() == {"offer": serialized(offer_id), "action": "created"}
+        assert sent[0].data["event_id"] != sent[1].data["event_id"]
+        return True
+
+    @pytest.mark.parametrize("how", ["instance", "id", "update_fields"])
+    def test_move_is_deleted_on_the_old_channel_then_created_on_the_new(self, offer, other_hotel, how):
+        with capture_broadcasts() as sent:
+            if how == "instance":
+                offer.hotel = other_hotel
+                offer.save()
+            elif how == "id":
+                loaded = Offer.objects.get(pk=offer.pk)
+                loaded.hotel_id = other_hotel.pk
+                loaded.save()
+            else:
+                offer.hotel = other_hotel
+                offer.save(update_fields=["hotel"])
+        assert self.moved(sent, offer.pk)
+
+    def test_moved_and_edited_in_one_save_or_transaction(self, offer, other_hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.title = "Before the move"
+                offer.save()
+                offer.hotel = other_hotel
+                offer.photo = make_image()
+                offer.save()
+                offer.title = "After the move"
+                offer.save()
+        assert self.moved(sent, offer.pk, title="After the move")
+        assert sent[1].data["offer"]["photo_url"] == offer.photo.url
+
+    def test_moved_and_back_in_one_transaction_sends_nothing_or_just_the_edit(self, offer, other_hotel, hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.hotel = other_hotel
+                offer.save()
+                offer.hotel = hotel
+                offer.save()
+        assert list(sent) == []
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.hotel = other_hotel
+                offer.save()
+                offer.title = "Edited"
+                offer.hotel = hotel
+                offer.save()
+        assert [(e.name, e.channel) for e in sent] == [("offer-updated", "hotel-killarney")]
+        assert sent[0].data["offer"]["title"] == "Edited"
+
+    def test_moved_twice_in_one_transaction_leaves_the_first_hotel(self, offer, other_hotel):
+        third = Hotel.objects.create(name="Cork", slug="cork")
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.hotel = other_hotel
+                offer.save()
+                offer.hotel = third
+                offer.save()
+        assert self.moved(sent, offer.pk, new="hotel-cork")
+
+    def test_moved_then_deleted_is_deleted_where_it_was_seen(self, offer, other_hotel):
+        offer_id = offer.pk
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer.hotel = other_hotel
+                offer.save()
+                offer.delete()
+        assert [(e.name, e.channel, e.data["offer_id"]) for e in sent] == [
+            ("offer-deleted", "hotel-killarney", offer_id)
+        ]
+
+    def test_created_then_moved_is_one_created_on_the_new_hotel(self, hotel, other_hotel):
+        with capture_broadcasts() as sent:
+            with transaction.atomic():
+                offer = Offer.objects.create(hotel=hotel, title="New")
+                offer.hotel = other_hotel
+                offer.save()
+        assert [(e.name, e.channel) for e in sent] == [("offer-created", "hotel-galway")]
+
+    def test_separate_transactions_each_move(self, offer, other_hotel, hotel):
+        with capture_broadcasts() as sent:
+            offer.hotel = other_hotel
+            offer.save()
+            assert len(sent) == 2
+            offer.hotel = hotel
+            offer.save()
+        assert [(e.name, e.channel) for e in sent] == [
+            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway"),
+            ("offer-deleted", "hotel-galway"), ("offer-created", "hotel-killarney"),
+        ]
+
+    def test_the_write_adds_no_query_and_the_old_hotel_costs_one_at_build_time(self, offer, other_hotel):
+        from django.db import connection as default_connection
+
+        with capture_broadcasts() as sent:
+            loaded = Offer.objects.get(pk=offer.pk)
+            with CaptureQueriesContext(default_connection) as write:
+                loaded.hotel_id = other_hotel.pk
+                loaded.save(update_fields=["hotel"])
+            with CaptureQueriesContext(default_connection) as build:
+                sent.run_on_commit()
+        assert [q["sql"].split()[0] for q in write] == ["UPDATE"]
+        # The committed offers (hotel joined), then the old hotels of the moved ones.
+        assert len(build) == 2 and "JOIN" in build[0]["sql"] and "hotel_hotel" in build[1]["sql"]
+        assert self.moved(sent, offer.pk)
+
+    def test_an_old_hotel_deleted_since_is_skipped(self, offer, other_hotel, caplog):
+        third = Hotel.objects.create(name="Cork", slug="cork")
+        with capture_broadcasts() as sent:
+            offer.hotel = third
+            offer.save()
+            assert len(sent) == 2  # reading runs the commit
+            with transaction.atomic():
+                offer.hotel = other_hotel
+                offer.save()
+                third.delete()  # nothing of the old hotel's is left to tell
+        assert [(e.name, e.channel) for e in sent] == [
+            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-cork"),
+            ("offer-created", "hotel-galway"),
+        ]
+
+    def test_a_slug_on_the_offer_itself_needs_no_query(self, offer):
+        from django.db import connection as default_connection
+        from django.test import override_settings
+
+        offer.tag = "spa"
+        offer.save()
+        with override_settings(OFFER_REALTIME={"HOTEL_SLUG": "tag", "CHANNEL": "tag-{hotel_slug}"}):
+            with capture_broadcasts() as sent:
+                loaded = Offer.objects.get(pk=offer.pk)
+                loaded.tag = "golf"
+                loaded.save()
+                with CaptureQueriesContext(default_connection) as build:
+                    sent.run_on_commit()
+        assert len(build) == 1
+        assert [(e.name, e.channel) for e in sent] == [("offer-deleted", "tag-spa"), ("offer-created", "tag-golf")]
+
+    def test_an_unknown_old_hotel_is_a_plain_update_on_the_new_one(self, offer, other_hotel):
+        """Loaded without the hotel field, the old hotel is unknown without a query: the
+        change stays an offer-updated, on the hotel the offer is in now."""
+        with capture_broadcasts() as sent:
+            partial = Offer.objects.only("title").get(pk=offer.pk)
+            partial.hotel_id = other_hotel.pk
+            partial.save()
+        assert [(e.name, e.channel) for e in sent] == [("offer-updated", "hotel-galway")]
+
+    def test_another_host_moves_between_venues(self, db):
+        from tests.testapp.models import Promotion, Venue
+
+        harbour, pier = Venue.objects.create(code="harbour"), Venue.objects.create(code="pier")
+        promo = Promotion.objects.create(venue=harbour, headline="Sail")
+        with override_promotion_settings(), capture_broadcasts() as sent:
+            promo = Promotion.objects.get(pk=promo.pk)
+            promo.venue = pier
+            promo.save()
+        assert [(e.name, e.channel) for e in sent] == [
+            ("offer-deleted", "venue-harbour-offers"), ("offer-created", "venue-pier-offers")
+        ]
+        assert sent[0].data["offer_title"] == "Sail"
 
 
 def test_delete_sends_offer_deleted(offer):
@@ -151,7 +314,7 @@ def test_cascade_delete_of_the_hotel_sends_offer_deleted(offer, hotel):
 
 def test_raw_saves_from_loaddata_send_nothing(hotel, tmp_path):
     offer = Offer(hotel=hotel, title="Fixture offer", pk=4242)
-    offer.created_at = offer.updated_at = timezone.now()
+    offer.created_at = timezone.now()
     fixture = tmp_path / "offers.json"
     fixture.write_text(django_serializers.serialize("json", [offer]))
     with capture_broadcasts() as sent:
@@ -382,8 +545,13 @@ class TestExplicitBroadcast:
         import offer_realtime
 
         with capture_broadcasts() as sent:
+            offer_realtime.broadcast(offer, "image-updated")  # no photo: as if cleared
+        assert sent.names == ["offer-updated"]
+        Offer.objects.filter(pk=offer.pk).update(photo="offers/bulk.png")
+        with capture_broadcasts() as sent:
             offer_realtime.broadcast(offer, "image-updated")
         assert sent.names == ["offer-image-updated"]
+        assert sent[0].data["photo_url"] == "/media/offers/bulk.png"
         with capture_broadcasts() as sent:
             offer_realtime.broadcast(offer, "deleted")
             Offer.objects.filter(pk=offer.pk)._raw_delete(using="default")
@@ -398,9 +566,9 @@ class TestExplicitBroadcast:
 
 def test_payload_is_json(offer):
     with capture_broadcasts() as sent:
-        offer.price = "12.50"
+        offer.tag = "Spa ✨ “weekend”"
         offer.save()
-    assert json.loads(json.dumps(sent[0].data))["offer"]["price"] == "12.50"
+    assert json.loads(json.dumps(sent[0].data))["offer"]["tag"] == "Spa ✨ “weekend”"
 
 
 class TestEventIdentity:
@@ -428,6 +596,7 @@ class TestEventIdentity:
         assert image["timestamp"] == image["changed_at"]
 
     def test_coalesced_event_carries_the_last_change_time(self, offer):
+        before = timezone.now()
         with capture_broadcasts() as sent:
             with transaction.atomic():
                 offer.title = "one"
@@ -435,7 +604,7 @@ class TestEventIdentity:
                 offer.title = "two"
                 offer.save()
         (event,) = sent
-        assert datetime.datetime.fromisoformat(event.data["changed_at"]) >= offer.updated_at
+        assert datetime.datetime.fromisoformat(event.data["changed_at"]) >= before
 
     def test_event_id_is_stable_for_the_same_change(self):
         from offer_realtime.changes import Action, Change, event_id

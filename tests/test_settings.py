@@ -68,7 +68,8 @@ BAD_VALUES = {
     "FLUSH_TIMEOUT": ("offer_realtime.E118", [{}, None, -1]),
     "TASK_BACKEND": ("offer_realtime.E119", [None, 7, ""]),
     "TASK_QUEUE": ("offer_realtime.E120", [7, None, ""]),
-    "PRESENCE_USER": ("offer_realtime.E121", [5, "", "not a path", ["a.b"]]),
+    "PRESENCE_USER": ("offer_realtime.E121", [5, "not a path", "nodots", ["a.b"]]),
+    "PHOTO_URL": ("offer_realtime.E122", [5, "not a path", ["a.b"], lambda offer: None]),
 }
 
 BAD_PUSHER_VALUES = {

@@ -61,3 +61,46 @@ def test_fixture_in_a_db_test(db, offer_broadcasts):
     assert offer_broadcasts.names == ["offer-created", "offer-deleted"]
     offer_broadcasts.clear()
     assert len(offer_broadcasts) == 0
+
+
+class CaptureSeesOnlyItsOwnChanges(TransactionTestCase):
+    """Issue 10, item 3: events of writes made before the block, still queued or in flight
+    when it starts, go to the backend configured when they were made, never into the capture."""
+
+    def setUp(self):
+        from tests.pusher_stub import PusherStub
+
+        self.stub = PusherStub().__enter__()
+        self.addCleanup(self.stub.__exit__)
+        self.hotel = Hotel.objects.create(name="K", slug="killarney")
+
+    def tearDown(self):
+        from offer_realtime import sender
+
+        sender.reset_sender()
+
+    def test_background_write_just_before_the_block(self):
+        from django.test import override_settings
+
+        from offer_realtime import sender
+
+        self.stub.delay = 0.3  # the sender is still busy with the earlier write when the block starts
+        with override_settings(**self.stub.settings(), OFFER_REALTIME={"DELIVERY": "background"}):
+            Offer.objects.create(hotel=self.hotel, title="before")  # autocommit: queued at once
+            with capture_broadcasts() as sent:
+                Offer.objects.create(hotel=self.hotel, title="inside")
+                self.assertTrue(sender.get_sender().flush(5))  # "before" is sent while the block is open
+            self.assertEqual([e.data["offer"]["title"] for e in sent], ["inside"])
+        self.assertEqual([e["data"]["offer"]["title"] for e in self.stub.events()], ["before"])
+
+    def test_task_worker_running_inside_the_block(self):
+        from django.core.management import call_command
+        from django.test import override_settings
+
+        with override_settings(**self.stub.settings(), OFFER_REALTIME={"DELIVERY": "task", "TASK_BACKEND": "db"}):
+            Offer.objects.create(hotel=self.hotel, title="before")  # a task, not yet run
+            with capture_broadcasts() as sent:
+                Offer.objects.create(hotel=self.hotel, title="inside")
+                call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
+            self.assertEqual([e.data["offer"]["title"] for e in sent], ["inside"])
+        self.assertEqual([e["data"]["offer"]["title"] for e in self.stub.events()], ["before"])

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from hotel import board_views
+from hotel import board_views, public_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -25,6 +25,18 @@ urlpatterns = [
     path("staff/", board_views.staff_home, name="staff-home"),
     path("staff/<slug:hotel_slug>/offers/live/", board_views.offer_board, name="offer-board"),
     path("staff/assets/pusher.min.js", board_views.pusher_js, name="pusher-js"),
+    # The guest page and its public, read-only API: active offers only, no login.
+    path("hotels/<slug:hotel_slug>/offers/", public_views.guest_offers, name="guest-offers"),
+    path(
+        "api/public/hotels/<slug:hotel_slug>/offers/",
+        public_views.PublicOfferList.as_view(),
+        name="public-offer-list",
+    ),
+    path(
+        "api/public/hotels/<slug:hotel_slug>/offers/<int:pk>/",
+        public_views.PublicOfferDetail.as_view(),
+        name="public-offer-detail",
+    ),
 ]
 if settings.SWAGGER_UI_BUNDLED:
     # Only with drf-spectacular-sidecar: otherwise Swagger UI would load its assets from a CDN.

@@ -7,6 +7,7 @@ the model signals, not to the views.
 from django import forms
 from django.contrib import admin
 from django.core.files.uploadedfile import UploadedFile
+from django.db import models
 
 from hotel import uploads
 from hotel.models import Hotel, Offer, StaffProfile
@@ -14,6 +15,9 @@ from hotel.models import Hotel, Offer, StaffProfile
 
 class OfferAdminForm(forms.ModelForm):
     """Applies the staff API's photo checks (format, size, pixels, integrity) to admin uploads too."""
+
+    # Django 6 assumes https for a scheme-less URL; say so now, on every version.
+    book_now_url = forms.URLField(required=False, max_length=200, assume_scheme="https")
 
     class Meta:
         """Every field of the offer, as the default admin form has."""
@@ -66,11 +70,12 @@ class OfferAdmin(admin.ModelAdmin):
     """Offers of every hotel."""
 
     form = OfferAdminForm
-    list_display = ["title", "hotel", "is_active", "sort_order", "valid_from", "valid_until", "updated_at"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["title", "hotel", "is_active", "sort_order", "valid_from", "valid_to", "created_at"]
     list_editable = ["is_active", "sort_order"]
     list_filter = ["hotel", "is_active"]
     list_select_related = ["hotel"]
     search_fields = ["title", "short_description", "hotel__name"]
     autocomplete_fields = ["hotel"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at"]
     date_hierarchy = "created_at"

@@ -1,11 +1,12 @@
-"""The staff live offer board: one page per hotel kept current by the four offer events.
+"""The staff live offer board: one page per hotel kept current by the offer events.
 
 ``/staff/<slug>/offers/live/`` lists the hotel's offers from the staff API and then
-follows ``offer-created``, ``offer-updated``, ``offer-image-updated`` and
-``offer-deleted`` on the hotel's channel (public or private, as ``OFFER_REALTIME``
-says). All the logic lives in ``hotel/static/hotel/board.js``; the views here only
-check who may look, hand the page its Pusher connection settings, and serve
-pusher-js from ``example_project/node_modules`` (``npm ci --prefix example_project``).
+follows ``offer-created``, ``offer-updated``, ``offer-image-updated``, ``offer-deleted``
+and ``offers-updated`` on the hotel's channel (public or private, as ``OFFER_REALTIME``
+says). All the logic lives in ``hotel/static/hotel/offers_live.js`` (shared with the
+guest page of ``hotel/public_views.py``) and ``board.js``; the views here only check who
+may look, hand the page its Pusher connection settings, and serve pusher-js from
+``example_project/node_modules`` (``npm ci --prefix example_project``), for both pages.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The hotel domain of the example project: hotels, their staff and their offers."""
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -26,23 +28,44 @@ class StaffProfile(models.Model):
 
 
 class Offer(models.Model):
-    """A special offer a hotel shows its guests; every change is broadcast to staff."""
+    """A special offer a hotel shows its guests; every change is broadcast to staff.
+
+    The fields, their names, types and options are the real hotel backend's (the one the
+    staff frontend was written for), except the photo: an ``ImageField`` here, stored on
+    local media or on Cloudinary through django-cloudinary-storage, where that project
+    has a ``cloudinary.models.CloudinaryField``.
+    """
 
     hotel = models.ForeignKey(Hotel, on_delete=models.CASCADE, related_name="offers")
     title = models.CharField(max_length=200)
-    short_description = models.CharField(max_length=500, blank=True)
-    details = models.TextField(blank=True)
-    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    short_description = models.TextField()
+    details_text = models.TextField(blank=True)
+    # Rich HTML, can be long: the one field that can push an event over Pusher's 10 KB.
+    details_html = models.TextField(blank=True)
     valid_from = models.DateField(null=True, blank=True)
-    valid_until = models.DateField(null=True, blank=True)
-    photo = models.ImageField(upload_to="offers/", blank=True)
-    is_active = models.BooleanField(default=True)
+    valid_to = models.DateField(null=True, blank=True)
+    tag = models.CharField(max_length=50, blank=True)
+    book_now_url = models.URLField(blank=True)
+    photo = models.ImageField(upload_to="offers/", blank=True, null=True)
     sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["sort_order", "-created_at"]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; an offer loaded from the database is only ever updated, never re-inserted.
+
+        Django's ``save()`` of an existing instance runs ``UPDATE`` and, when that matched no
+        row, ``INSERT``: an edit racing a delete would bring the deleted offer back with the
+        same id (after its photo file was deleted and ``offer-deleted`` was sent). Here such
+        a save raises ``DatabaseError("Forced update did not affect any rows.")`` instead.
+        A new instance, even with an explicit id, is saved as Django always does.
+        """
+        if self.pk is not None and not self._state.adding and not kwargs.get("force_insert"):
+            kwargs["force_update"] = True
+        super().save(*args, **kwargs)

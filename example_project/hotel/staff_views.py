@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -22,7 +23,7 @@ from rest_framework.response import Response
 from hotel import uploads
 from hotel.models import Offer
 from hotel.permissions import IsSameHotel, IsStaffMember
-from hotel.serializers import OfferStaffSerializer
+from hotel.serializers import OfferStaffJSONSerializer, OfferStaffSerializer
 
 logger = logging.getLogger("hotel.staff_views")
 
@@ -32,12 +33,42 @@ _HOTEL_SLUG = OpenApiParameter(
 _OFFER_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The offer's id.")
 
 
+#: Offer writes take JSON, or multipart when a photo file is sent.
+_WRITE_BODIES = {"application/json": OfferStaffJSONSerializer, "multipart/form-data": OfferStaffSerializer}
+_WRITE_ERRORS = {
+    400: OpenApiResponse(description="Invalid fields, or a missing, empty, oversized or invalid photo file."),
+    502: OpenApiResponse(uploads.ErrorSerializer, description="The image storage (Cloudinary) failed."),
+}
+_WRITE_DESCRIPTION = (
+    "JSON, or multipart/form-data with a `photo` file (checked like upload-image: JPEG, PNG or WebP, "
+    "HOTEL_OFFER_PHOTO_MAX_BYTES, HOTEL_OFFER_PHOTO_MAX_PIXELS). `photo: null` removes the photo; "
+    '`""` for an empty date or URL; `photo_url` is read-only and ignored.'
+)
+
+
 @extend_schema_view(
     list=extend_schema(parameters=[_HOTEL_SLUG]),
-    create=extend_schema(parameters=[_HOTEL_SLUG]),
+    create=extend_schema(
+        parameters=[_HOTEL_SLUG],
+        request=_WRITE_BODIES,
+        responses={201: OfferStaffSerializer, **_WRITE_ERRORS},
+        description=_WRITE_DESCRIPTION,
+    ),
     retrieve=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
-    update=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
-    partial_update=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
+    update=extend_schema(
+        parameters=[_HOTEL_SLUG, _OFFER_ID],
+        request=_WRITE_BODIES,
+        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
+                   **_WRITE_ERRORS},
+        description=_WRITE_DESCRIPTION,
+    ),
+    partial_update=extend_schema(
+        parameters=[_HOTEL_SLUG, _OFFER_ID],
+        request=_WRITE_BODIES,
+        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
+                   **_WRITE_ERRORS},
+        description=_WRITE_DESCRIPTION,
+    ),
     destroy=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
 )
 class StaffOfferViewSet(viewsets.ModelViewSet):
@@ -71,6 +102,30 @@ class StaffOfferViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer: OfferStaffSerializer) -> None:
         """Create the offer in the staff member's hotel (the client cannot choose another)."""
         serializer.save(hotel=self.request.user.staff_profile.hotel)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """``POST``: JSON, or multipart with an optional ``photo`` file (checked like ``upload-image``)."""
+        return _refuse_oversized_upload(request) or super().create(request, *args, **kwargs)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """``PUT``/``PATCH``: as ``create``; 404 if the offer was deleted, even while this request ran."""
+        return _refuse_oversized_upload(request) or super().update(request, *args, **kwargs)
+
+    def perform_destroy(self, instance: Offer) -> None:
+        """Delete the offer as it is now, under its row lock.
+
+        Deleting the row read at the start of the request would delete the photo file it
+        named then, while a concurrent upload may have replaced it since: that upload's
+        file would be orphaned. 404 when another request deleted it first.
+        """
+        with transaction.atomic():
+            uploads.lock_offer(instance.pk, self.get_queryset()).delete()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A storage failure while saving a photo is 502 ``{"error": ...}`` (nothing was changed)."""
+        if isinstance(exc, uploads.StorageUnavailable):
+            return _error(uploads.STORAGE_UNAVAILABLE, status.HTTP_502_BAD_GATEWAY)
+        return super().handle_exception(exc)
 
     @extend_schema(
         parameters=[_HOTEL_SLUG, _OFFER_ID],
@@ -107,3 +162,16 @@ class StaffOfferViewSet(viewsets.ModelViewSet):
 
 def _error(message: str, status_code: int) -> Response:
     return Response({"error": message}, status=status_code)
+
+
+def _refuse_oversized_upload(request: Request) -> Response | None:
+    """400 for a multipart body too large to hold an acceptable photo, judged from Content-Length.
+
+    Runs before ``request.data`` is read, so a huge upload is refused without Django
+    receiving (and spooling to disk) the whole body.
+    """
+    if request.content_type.startswith("multipart/") and uploads.request_too_large(
+        request.META.get("CONTENT_LENGTH")
+    ):
+        return Response({"photo": [uploads.too_large_message()]}, status=status.HTTP_400_BAD_REQUEST)
+    return None

@@ -3,6 +3,9 @@
 The backend is built once from the setting and rebuilt when the setting changes.
 :func:`use_backend` swaps in another instance for a while (the testing helpers use it);
 it is process-wide on purpose, so events sent from a live-server thread are seen too.
+Only what is delivered inline while it is in force goes to it: the background sender
+and the task worker always send with :func:`configured_backend`, so the events of
+writes made before an override started never land in it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,15 @@ from django.utils.module_loading import import_string
 
 from offer_realtime.backends.base import BaseBackend
 
-__all__ = ["BaseBackend", "get_backend", "load_backend", "overridden", "reset_backend", "use_backend"]
+__all__ = [
+    "BaseBackend",
+    "configured_backend",
+    "get_backend",
+    "load_backend",
+    "overridden",
+    "reset_backend",
+    "use_backend",
+]
 
 _lock = threading.Lock()
 _configured: BaseBackend | None = None
@@ -33,17 +44,24 @@ def load_backend(path: str) -> BaseBackend:
 
 
 def get_backend() -> BaseBackend:
-    """The backend events are sent with right now."""
-    global _configured
+    """The backend events are sent with right now: an override, else the configured one."""
     if _overrides:
         return _overrides[-1]
-    if _configured is None:
+    return configured_backend()
+
+
+def configured_backend() -> BaseBackend:
+    """The backend ``OFFER_REALTIME["BACKEND"]`` selects, whatever override is in force."""
+    global _configured
+    backend = _configured  # one read: reset_backend() may clear it meanwhile
+    if backend is None:
         with _lock:
             if _configured is None:
                 from offer_realtime.settings import get_settings
 
                 _configured = load_backend(get_settings().backend)
-    return _configured
+            backend = _configured
+    return backend
 
 
 def overridden() -> bool:

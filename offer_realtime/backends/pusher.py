@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pusher
+import pusher.util
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
 from offer_realtime.backends.base import BaseBackend
-from offer_realtime.events import MAX_BATCH_SIZE, Event
+from offer_realtime.events import MAX_BATCH_SIZE, Event, channel_name_problem
 from offer_realtime.settings import PusherCredentials, get_pusher_credentials, get_settings
+
+#: Pusher's limit on an event name's length.
+MAX_EVENT_NAME_LENGTH = 200
 
 
 def make_client(credentials: PusherCredentials, timeout: float) -> pusher.Pusher:
@@ -34,33 +38,63 @@ def make_client(credentials: PusherCredentials, timeout: float) -> pusher.Pusher
     return pusher.Pusher(**options)
 
 
-def _batch_entry(event: Event) -> dict:
-    entry = {"channel": event.channel, "name": event.name, "data": event.encoded()}
+class EventRefused(ValueError):
+    """An event Pusher would refuse (too big, bad channel or event name, bad socket id),
+    found before sending it."""
+
+
+def batch_entry(event: Event, max_payload_bytes: int) -> dict:
+    """``event`` as an entry of Pusher's batch API; raises :class:`EventRefused` if Pusher
+    would refuse it.
+
+    These are the checks the ``pusher`` library makes, made in Pusher's own units: the
+    library sizes data with ``sys.getsizeof`` (CPython's object size: up to 4 bytes a
+    character plus a header), so one emoji in 5 KB of text made it refuse an event Pusher
+    takes, and with it every other event of its batch. Pusher counts UTF-8 bytes.
+    """
+    where = f"{event.name} on {event.channel} for offer {event.offer_id}"
+    problem = channel_name_problem(event.channel)
+    if problem:
+        raise EventRefused(f"{where}: channel name refused: {problem}")
+    if event.channel.startswith("private-encrypted-"):
+        # Sent as it is, the data would go out unencrypted; the backend holds no master key.
+        raise EventRefused(f"{where}: end-to-end encrypted channels are not supported")
+    if len(event.name) > MAX_EVENT_NAME_LENGTH:
+        raise EventRefused(f"{where}: event name longer than {MAX_EVENT_NAME_LENGTH} characters")
+    # The exact text whose size is checked is the text sent.
+    data = event.encoded()
+    size = len(data.encode("utf-8"))
+    if size > max_payload_bytes:
+        raise EventRefused(f"{where}: data is {size} bytes, over the {max_payload_bytes}-byte limit")
+    entry = {"channel": event.channel, "name": event.name, "data": data}
     if event.socket_id:
-        entry["socket_id"] = event.socket_id
+        try:
+            entry["socket_id"] = pusher.util.validate_socket_id(event.socket_id)
+        except ValueError as exc:
+            raise EventRefused(f"{where}: bad socket id: {exc}") from None
     return entry
 
 
 class PusherBackend(BaseBackend):
     """Sends events with the ``pusher`` library's HTTP client.
 
-    One event is sent with ``trigger``; several with ``trigger_batch`` in batches of at
-    most ten, Pusher's limit. The client (and its HTTP connection) is reused.
+    Events go out with ``trigger_batch``, at most ten per call (Pusher's limit), one event
+    included; the client (and its HTTP connection) is reused. Each event is checked here
+    against Pusher's limits as Pusher measures them (:func:`batch_entry`) and handed over
+    with ``already_encoded=True``, which skips the library's own checks: they measure the
+    data's size in CPython object bytes, not UTF-8 bytes, and so refused events Pusher takes.
     """
 
     def __init__(self) -> None:
         self.client = make_client(get_pusher_credentials(), get_settings().timeout)
 
     def send(self, events: Sequence[Event]) -> None:
-        """Send ``events`` in order."""
-        # Data goes out as the exact JSON text whose size was checked against the limit.
-        if len(events) == 1:
-            event = events[0]
-            self.client.trigger(event.channel, event.name, event.encoded(), socket_id=event.socket_id)
-            return
-        for start in range(0, len(events), MAX_BATCH_SIZE):
-            chunk = events[start : start + MAX_BATCH_SIZE]
-            self.client.trigger_batch([_batch_entry(event) for event in chunk])
+        """Send ``events`` in order; raises :class:`EventRefused` before sending anything if
+        one of them would be refused."""
+        limit = get_settings().max_payload_bytes
+        entries = [batch_entry(event, limit) for event in events]
+        for start in range(0, len(entries), MAX_BATCH_SIZE):
+            self.client.trigger_batch(entries[start : start + MAX_BATCH_SIZE], already_encoded=True)
 
     def close(self) -> None:
         """Close the pooled HTTP connection."""

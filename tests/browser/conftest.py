@@ -1,19 +1,24 @@
-"""Fixtures for the browser tests: soketi, Chromium through Playwright, logged-in board pages.
+"""Fixtures for the browser tests: soketi, Chromium through Playwright, board and guest pages.
 
 The parts are all real: the example project on a live server, offer_realtime sending
-to soketi over HTTP, and the board page in Debian's Chromium running pusher-js from
-``example_project/node_modules``. Screenshots of every page a test opened are saved
-under ``tests/browser/artifacts/`` when the test ends.
+to soketi over HTTP, and the staff board and the guest page in Debian's Chromium running
+pusher-js from ``example_project/node_modules``. Screenshots of every page a test opened
+are saved under ``tests/browser/artifacts/`` when the test ends.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -23,7 +28,7 @@ from django.test import Client
 from PIL import Image, ImageDraw
 from rest_framework.authtoken.models import Token
 
-from tests.e2e.conftest import use_soketi
+from tests.e2e.conftest import shared_database_url, use_soketi
 from tests.e2e.harness import Soketi, ensure_node_modules
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,8 +135,44 @@ class Staff:
         return client.cookies["sessionid"].value
 
 
-class BoardPage:
-    """One browser context (its own cookies) showing one hotel's board."""
+#: Reads the offer cards of the board or the guest page, in page order, as the API's fields.
+READ_CARDS_JS = """
+() => [...document.querySelectorAll('#offers > li')].map((li) => {
+  const text = (selector) => { const el = li.querySelector(selector); return el ? el.textContent : null; };
+  const validity = li.querySelector('.offer-validity');
+  const book = li.querySelector('.offer-book');
+  const img = li.querySelector('img.offer-photo');
+  const inactive = li.querySelector('.offer-inactive');
+  return {
+    id: Number(li.dataset.offerId),
+    title: text('.offer-title'),
+    tag: text('.offer-tag'),
+    short_description: text('.offer-short'),
+    details_text: text('.offer-details'),
+    valid_from: validity ? validity.dataset.from || null : null,
+    valid_to: validity ? validity.dataset.to || null : null,
+    book_now_url: book ? book.getAttribute('href') || '' : null,
+    photo_url: img && !img.hidden ? img.getAttribute('src') : null,
+    is_active: inactive ? inactive.hidden : null,
+  };
+})
+"""
+
+#: The fields of an offer both pages show (and READ_CARDS_JS reads); the board adds is_active.
+SHOWN_FIELDS = ("id", "title", "tag", "short_description", "details_text", "valid_from", "valid_to",
+                "book_now_url", "photo_url")
+
+
+def shown(offers: list[dict], *, staff: bool) -> list[dict]:
+    """What a page should show of these API offers, in the same shape as READ_CARDS_JS."""
+    fields = (*SHOWN_FIELDS, "is_active") if staff else SHOWN_FIELDS
+    return [{name: offer.get(name) for name in fields} for offer in offers]
+
+
+class OffersPage:
+    """One browser context (its own cookies) showing one hotel's board or guest page."""
+
+    staff = True
 
     def __init__(self, page, base_url: str, label: str) -> None:
         self.page = page
@@ -152,10 +193,10 @@ class BoardPage:
         """The connection indicator."""
         return self.page.locator("#connection")
 
-    def activity(self, **attrs: str):
-        """Activity log entries, e.g. ``activity(event_id=...)``."""
-        selector = "".join(f'[data-{name.replace("_", "-")}="{value}"]' for name, value in attrs.items())
-        return self.page.locator(f"#activity > li{selector}")
+    def shown(self) -> list[dict]:
+        """The cards as the API's fields (see READ_CARDS_JS), in page order."""
+        fields = (*SHOWN_FIELDS, "is_active") if self.staff else SHOWN_FIELDS
+        return [{name: card[name] for name in fields} for card in self.page.evaluate(READ_CARDS_JS)]
 
     def wait_ready(self, timeout_ms: int = 15_000) -> None:
         """Wait until the page is subscribed and both list loads are done (on load, on subscribing)."""
@@ -177,16 +218,54 @@ class BoardPage:
         return path
 
 
-@pytest.fixture
-def open_board(browser, live_server, request):
-    """Open a logged-in board page: ``open_board(staff, label)``; screenshots at teardown."""
-    contexts = []
-    pages: list[BoardPage] = []
+class GuestPage(OffersPage):
+    """The public guest page of one hotel (no login)."""
 
-    def open_(staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800)) -> BoardPage:
+    staff = False
+
+    def events(self) -> int:
+        """How many events the page has applied (duplicates not counted)."""
+        return int(self.page.evaluate("() => Number(document.body.dataset.events || 0)"))
+
+
+class BoardPage(OffersPage):
+    """One browser context (its own cookies) showing one hotel's board."""
+
+    def activity(self, **attrs: str):
+        """Activity log entries, e.g. ``activity(event_id=...)``."""
+        selector = "".join(f'[data-{name.replace("_", "-")}="{value}"]' for name, value in attrs.items())
+        return self.page.locator(f"#activity > li{selector}")
+
+
+@pytest.fixture
+def _opened_pages(browser, request):
+    """Browser contexts opened by a test; a screenshot of each page at teardown, then closed."""
+    contexts = []
+    pages: list[OffersPage] = []
+
+    def new_page(viewport) -> object:
         context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         contexts.append(context)
         context.set_default_timeout(10_000)
+        return context
+
+    yield new_page, pages
+    test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    for opened in pages:
+        # A screenshot of a crashed page must not hide the test's own error.
+        with contextlib.suppress(Exception):
+            opened.screenshot(f"{test_name}-{opened.label}")
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def open_board(_opened_pages, live_server):
+    """Open a logged-in board page: ``open_board(staff, label)``; screenshots at teardown."""
+    new_context, pages = _opened_pages
+
+    def open_(staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800)) -> BoardPage:
+        context = new_context(viewport)
         page = context.new_page()
         board = BoardPage(page, live_server.url, label)
         pages.append(board)
@@ -204,14 +283,23 @@ def open_board(browser, live_server, request):
         board.wait_ready()
         return board
 
-    yield open_
-    test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    for board in pages:
-        # A screenshot of a crashed page must not hide the test's own error.
-        with contextlib.suppress(Exception):
-            board.screenshot(f"{test_name}-{board.label}")
-    for context in contexts:
-        context.close()
+    return open_
+
+
+@pytest.fixture
+def open_guest(_opened_pages, live_server):
+    """Open a hotel's guest page, as an anonymous visitor: ``open_guest(hotel_slug, label)``."""
+    new_context, pages = _opened_pages
+
+    def open_(hotel_slug: str, label: str, *, viewport=(1280, 800)) -> GuestPage:
+        page = new_context(viewport).new_page()
+        guest = GuestPage(page, live_server.url, label)
+        pages.append(guest)
+        page.goto(f"{live_server.url}/hotels/{hotel_slug}/offers/")
+        guest.wait_ready()
+        return guest
+
+    return open_
 
 
 @pytest.fixture
@@ -254,7 +342,8 @@ class Api:
         self.headers = staff.headers
 
     def create(self, **fields) -> dict:
-        """POST an offer; return the created offer."""
+        """POST an offer (a short description is made up if not given); return the created offer."""
+        fields.setdefault("short_description", f"About {fields.get('title', 'this offer')}")
         response = requests.post(self.url, json=fields, headers=self.headers, timeout=10)
         assert response.status_code == 201, response.text
         return response.json()
@@ -277,8 +366,119 @@ class Api:
         response = requests.delete(f"{self.url}{offer_id}/", headers=self.headers, timeout=10)
         assert response.status_code == 204, response.text
 
+    def list(self) -> list[dict]:
+        """GET the hotel's offers, as the board shows them (all of them, in the API's order)."""
+        response = requests.get(self.url, headers=self.headers, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def public_offers(base_url: str, hotel_slug: str) -> list[dict]:
+    """GET the public API's offers of a hotel (active only, in order), as the guest page shows them."""
+    response = requests.get(f"{base_url}/api/public/hotels/{hotel_slug}/offers/", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
 
 @pytest.fixture
 def api(live_server):
     """``api(staff)``: the staff API as that staff member, with their token."""
     return lambda staff: Api(live_server.url, staff)
+
+
+class DirectTrigger:
+    """Sends offer events straight through the ``pusher`` library to soketi, bypassing offer_realtime.
+
+    For what offer_realtime would never send on its own: redeliveries, events out of order,
+    events from a past the page's snapshot already has.
+    """
+
+    def __init__(self, soketi, channel: str) -> None:
+        import pusher
+
+        self.client = pusher.Pusher(app_id=soketi.app_id, key=soketi.key, secret=soketi.secret,
+                                    host=soketi.host, port=soketi.port, ssl=False)
+        self.channel = channel
+
+    def send(self, name: str, data: dict, event_id: str, changed_at: datetime.datetime | None) -> None:
+        """One event, with ``event_id`` and ``changed_at`` added as offer_realtime adds them."""
+        payload = {**data, "event_id": event_id}
+        if changed_at is not None:
+            payload["changed_at"] = changed_at.isoformat()
+        self.client.trigger(self.channel, name, payload)
+
+    def send_all(self, events: list[tuple[str, dict]]) -> None:
+        """Already complete ``(name, data)`` events, in this order (batches of 10 keep the order)."""
+        for start in range(0, len(events), 10):
+            self.client.trigger_batch([
+                {"channel": self.channel, "name": name, "data": json.dumps(data)}
+                for name, data in events[start:start + 10]
+            ])
+
+    def updated(self, offer: dict, event_id: str, changed_at: datetime.datetime, **changes) -> None:
+        """offer-updated with ``offer`` (API data) changed by ``changes``."""
+        self.send("offer-updated", {"offer": {**offer, **changes}, "action": "updated"}, event_id, changed_at)
+
+    def created(self, offer: dict, event_id: str, changed_at: datetime.datetime, **changes) -> None:
+        """offer-created with ``offer`` (API data) changed by ``changes``."""
+        self.send("offer-created", {"offer": {**offer, **changes}, "action": "created"}, event_id, changed_at)
+
+    def image(self, offer: dict, photo_url: str, event_id: str, changed_at: datetime.datetime) -> None:
+        """offer-image-updated for ``offer``."""
+        self.send("offer-image-updated", {
+            "offer_id": offer["id"], "offer_title": offer["title"], "photo_url": photo_url,
+            "timestamp": changed_at.isoformat(), "action": "image-updated",
+        }, event_id, changed_at)
+
+    def deleted(self, offer: dict, event_id: str, changed_at: datetime.datetime) -> None:
+        """offer-deleted for ``offer``."""
+        self.send("offer-deleted", {"offer_id": offer["id"], "offer_title": offer["title"], "action": "deleted"},
+                  event_id, changed_at)
+
+    def sync(self, offer_id, event_id: str, changed_at: datetime.datetime | None = None) -> None:
+        """offers-updated ``{"action": "sync", "offer_id"}`` (no ``offer_id`` when None)."""
+        data = {"action": "sync", "reason": "too-large"}
+        if offer_id is not None:
+            data["offer_id"] = offer_id
+        self.send("offers-updated", data, event_id, changed_at)
+
+
+#: Writer processes of the convergence tests, and writes each makes.
+WRITERS = 2
+OPS_PER_WRITER = 40
+
+
+def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
+    """Run the writer processes (``tests/browser/writer.py``) at the same time, on the test database.
+
+    Returns all their events (each process's in the order it sent them) and how many writes
+    of each kind succeeded. Needs hotels ``killarney`` and ``galway``.
+    """
+    from django.conf import settings
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.browser.writer_settings",
+        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "example_project")]),
+        "DATABASE_URL": shared_database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    start = time.time() + 3  # after both processes have set Django up
+    outs = [tmp_path / f"writer-{k}.json" for k in range(WRITERS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.browser.writer", str(out), "--seed", str(seed * 100 + k),
+             "--ops", str(OPS_PER_WRITER), "--start", str(start)],
+            env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for k, out in enumerate(outs)
+    ]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=180)
+        assert proc.returncode == 0, output.decode()
+    results = [json.loads(out.read_text()) for out in outs]
+    done = Counter()
+    for result in results:
+        done.update(result["done"])
+        assert sum(result["done"].values()) >= OPS_PER_WRITER // 2, result  # not all lost to the other writer
+    return [event for result in results for event in result["events"]], done

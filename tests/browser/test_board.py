@@ -2,8 +2,9 @@
 
 Each change made through the staff API must show on both killarney pages within
 2 seconds and never on galway's. Events are also sent straight through the
-``pusher`` library to check what the page does with redeliveries, stale updates
-and truncated offers.
+``pusher`` library to check what the page does with redeliveries, events out of order
+(a photo event never hides a field change, a delete wins over older updates), events
+older than the page's snapshot, and ``offers-updated``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ import os
 import shutil
 import time
 
-import pusher
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from hotel.models import Offer
 from hotel.serializers import OfferStaffSerializer
 from offer_realtime.events import to_json_data
-from tests.browser.conftest import ARTIFACTS, LIVE_TIMEOUT_MS, REPO, photo_bytes
+from tests.browser.conftest import ARTIFACTS, LIVE_TIMEOUT_MS, REPO, DirectTrigger, photo_bytes, shown
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def offer_json(offer: Offer) -> dict:
+    """The offer as the staff API and the events give it."""
+    return to_json_data(OfferStaffSerializer(offer).data)
 
 
 def expect_everywhere(boards, check) -> None:
@@ -39,7 +45,7 @@ def test_api_changes_reach_both_pages_of_the_hotel_and_never_the_other(realtime,
     boards = (page_a, page_b)
     killarney_api = api(maire)
 
-    offer = killarney_api.create(title="Spa Weekend", short_description="Two nights", price="349.00")
+    offer = killarney_api.create(title="Spa Weekend", short_description="Two nights", tag="Spa")
     expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
                       .to_have_text("Spa Weekend", timeout=ms))
 
@@ -86,7 +92,7 @@ def test_page_writes_go_to_others_with_the_socket_id(realtime, open_board, staff
     photo.write_bytes(photo_bytes())
     writer.page.fill("#new-offer input[name=title]", "Terrace Lunch")
     writer.page.fill("#new-offer input[name=short_description]", "Three courses outside")
-    writer.page.fill("#new-offer input[name=price]", "45")
+    writer.page.fill("#new-offer input[name=tag]", "Lunch")
     writer.page.set_input_files("#new-offer input[name=photo]", str(photo))
     writer.page.click("#new-offer button[type=submit]")
 
@@ -97,6 +103,7 @@ def test_page_writes_go_to_others_with_the_socket_id(realtime, open_board, staff
     expect_everywhere((writer, reader), lambda b, ms: expect(b.offer(offer.pk).locator("img.offer-photo"))
                       .to_have_attribute("src", offer.photo.url, timeout=ms))
     expect(reader.offer(offer.pk).locator(".offer-title")).to_have_text("Terrace Lunch")
+    expect(reader.offer(offer.pk).locator(".offer-tag")).to_have_text("Lunch")
     expect(writer.cards).to_have_count(1)
     writes = [(method, url, headers) for method, url, headers in sent if method != "GET"]
     assert [(method, url.rsplit("/api/staff", 1)[1]) for method, url, _ in writes] == [
@@ -117,30 +124,20 @@ def test_page_writes_go_to_others_with_the_socket_id(realtime, open_board, staff
     expect(galway.page.locator("#activity > li")).to_have_count(0)
 
 
-class DirectTrigger:
-    """Sends offer events straight through the ``pusher`` library, bypassing offer_realtime."""
-
-    def __init__(self, soketi, channel: str) -> None:
-        self.client = pusher.Pusher(app_id=soketi.app_id, key=soketi.key, secret=soketi.secret,
-                                    host=soketi.host, port=soketi.port, ssl=False)
-        self.channel = channel
-
-    def updated(self, offer: Offer, event_id: str, changed_at: datetime.datetime, **changes) -> None:
-        data = {**to_json_data(OfferStaffSerializer(offer).data), **changes}
-        self.client.trigger(self.channel, "offer-updated", {
-            "offer": data, "action": "updated", "event_id": event_id, "changed_at": changed_at.isoformat(),
-        })
+def after_the_snapshot(seconds: float) -> datetime.datetime:
+    """A change time surely after the pages' last list fetch (whose version is at most a second past it)."""
+    return timezone.now() + datetime.timedelta(seconds=seconds)
 
 
 def test_redelivered_and_stale_events_are_not_applied(realtime, open_board, staff):
     maire, sean, _ = staff
-    offer = Offer.objects.create(hotel=maire.hotel, title="Golf Break")
-    marker = Offer.objects.create(hotel=maire.hotel, title="Marker")
+    offer = offer_json(Offer.objects.create(hotel=maire.hotel, title="Golf Break", short_description="Golf"))
+    marker = offer_json(Offer.objects.create(hotel=maire.hotel, title="Marker", short_description="Marker"))
     boards = open_board(maire, "a"), open_board(sean, "b")
     for board in boards:
-        expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Golf Break")
+        expect(board.offer(offer["id"]).locator(".offer-title")).to_have_text("Golf Break")
     trigger = DirectTrigger(realtime, "hotel-killarney")
-    later = offer.updated_at + datetime.timedelta(seconds=5)
+    later = after_the_snapshot(5)
 
     trigger.updated(offer, "evt-first", later, title="First")
     trigger.updated(offer, "evt-second", later, title="Second")  # same change time: not stale
@@ -150,8 +147,8 @@ def test_redelivered_and_stale_events_are_not_applied(realtime, open_board, staf
     # Events on a channel arrive in order: once this shows, the page has handled all of the above.
     trigger.updated(marker, "evt-marker", later, title="Marker seen")
     for board in boards:
-        expect(board.offer(marker.pk).locator(".offer-title")).to_have_text("Marker seen", timeout=LIVE_TIMEOUT_MS)
-        expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Second")
+        expect(board.offer(marker["id"]).locator(".offer-title")).to_have_text("Marker seen", timeout=LIVE_TIMEOUT_MS)
+        expect(board.offer(offer["id"]).locator(".offer-title")).to_have_text("Second")
         expect(board.activity(event_id="evt-first")).to_have_count(1)
         expect(board.activity(event_id="evt-stale")).to_contain_text("ignored: older than shown")
         assert board.page.locator("#activity > li").evaluate_all("items => items.map(i => i.dataset.eventId)") == [
@@ -159,28 +156,124 @@ def test_redelivered_and_stale_events_are_not_applied(realtime, open_board, staf
         ]
 
 
-def test_truncated_event_is_refetched_from_the_api(realtime, open_board, staff, api, caplog):
+def test_a_photo_event_never_hides_a_field_change(realtime, open_board, staff):
+    """Issue 10 item 5: a later photo event must not make an earlier title change look stale."""
+    maire, sean, _ = staff
+    offer = offer_json(Offer.objects.create(hotel=maire.hotel, title="Spa Weekend", short_description="Two nights"))
+    marker = offer_json(Offer.objects.create(hotel=maire.hotel, title="Marker", short_description="Marker"))
+    boards = open_board(maire, "a"), open_board(sean, "b")
+    trigger = DirectTrigger(realtime, "hotel-killarney")
+    t = after_the_snapshot(5)
+    second = datetime.timedelta(seconds=1)
+
+    # Saved in this order by two workers: title (t), photo (t+2s); delivered photo first.
+    trigger.image(offer, "/media/offers/new.png", "evt-photo", t + 2 * second)
+    trigger.updated(offer, "evt-title", t, title="Spa Weekend for Two", photo_url=None)
+    # An older change of the title still loses to the newer one, and an older photo to the newer photo.
+    trigger.updated(offer, "evt-older-title", t - second, title="Spa Weekend (old)", photo_url=None)
+    trigger.image(offer, "/media/offers/old.png", "evt-older-photo", t + second)
+    trigger.updated(marker, "evt-marker", t, title="Marker seen")
+    for board in boards:
+        expect(board.offer(marker["id"]).locator(".offer-title")).to_have_text("Marker seen", timeout=LIVE_TIMEOUT_MS)
+        card = board.offer(offer["id"])
+        expect(card.locator(".offer-title")).to_have_text("Spa Weekend for Two")
+        expect(card.locator("img.offer-photo")).to_have_attribute("src", "/media/offers/new.png")
+        expect(board.activity(event_id="evt-older-title")).to_contain_text("ignored: older than shown")
+        expect(board.activity(event_id="evt-older-photo")).to_contain_text("ignored: older than shown")
+        expect(board.activity(event_id="evt-title")).not_to_contain_text("ignored")
+
+    # A cleared photo comes as offer-updated with photo_url null: newer than the photo, it clears it.
+    trigger.updated(offer, "evt-cleared", t + 3 * second, title="Spa Weekend for Two", photo_url=None)
+    for board in boards:
+        expect(board.offer(offer["id"]).locator("img.offer-photo")).to_be_hidden(timeout=LIVE_TIMEOUT_MS)
+
+
+def test_a_delete_wins_over_older_updates_and_a_later_create_brings_the_offer_back(realtime, open_board, staff):
+    maire, _, _ = staff
+    offer = offer_json(Offer.objects.create(hotel=maire.hotel, title="Golf Break", short_description="Golf"))
+    marker = offer_json(Offer.objects.create(hotel=maire.hotel, title="Marker", short_description="Marker"))
+    board = open_board(maire, "a")
+    trigger = DirectTrigger(realtime, "hotel-killarney")
+    t = after_the_snapshot(5)
+    second = datetime.timedelta(seconds=1)
+
+    # Moved to another hotel at t (offer-deleted here); an edit and a photo from before arrive late.
+    trigger.deleted(offer, "evt-moved-away", t)
+    trigger.updated(offer, "evt-late-edit", t - second, title="Golf Break (edited)")
+    trigger.image(offer, "/media/offers/late.png", "evt-late-photo", t - second)
+    trigger.created(offer, "evt-late-create", t - 2 * second)
+    trigger.updated(marker, "evt-marker-1", t, title="Marker 1")
+    expect(board.offer(marker["id"]).locator(".offer-title")).to_have_text("Marker 1", timeout=LIVE_TIMEOUT_MS)
+    expect(board.offer(offer["id"])).to_have_count(0)
+    for event_id in ("evt-late-edit", "evt-late-photo", "evt-late-create"):
+        expect(board.activity(event_id=event_id)).to_contain_text("ignored: older than shown")
+
+    # Moved back at t+2s: offer-created here, newer than the delete; then its photo.
+    trigger.image(offer, "/media/offers/back.png", "evt-back-photo", t + 3 * second)
+    trigger.created(offer, "evt-moved-back", t + 2 * second, title="Golf Break is back", photo_url=None)
+    expect(board.offer(offer["id"]).locator(".offer-title")).to_have_text("Golf Break is back", timeout=LIVE_TIMEOUT_MS)
+    expect(board.offer(offer["id"]).locator("img.offer-photo")).to_have_attribute("src", "/media/offers/back.png")
+
+
+def test_an_event_older_than_the_fetched_list_is_checked_with_the_api(realtime, open_board, staff):
+    """An event from before the page's list fetch may or may not be in it: the page asks the API."""
+    maire, _, _ = staff
+    offer = Offer.objects.create(hotel=maire.hotel, title="Current title", short_description="Now")
+    board = open_board(maire, "a")
+    fetched = []
+    board.page.on("request", lambda r: fetched.append(r.url) if r.method == "GET" and "/api/staff/" in r.url else None)
+    trigger = DirectTrigger(realtime, "hotel-killarney")
+    long_ago = timezone.now() - datetime.timedelta(seconds=30)
+
+    with board.page.expect_response(lambda r: r.url.endswith(f"/api/staff/hotel/killarney/offers/{offer.pk}/")):
+        trigger.updated(offer_json(offer), "evt-ancient", long_ago, title="Ancient title")
+    expect(board.activity(event_id="evt-ancient")).to_contain_text("fetched from the API")
+    expect(board.offer(offer.pk).locator(".offer-title")).to_have_text("Current title")
+    # The same old data, when it is what is shown, needs no fetch at all.
+    trigger.updated(offer_json(offer), "evt-ancient-same", long_ago)
+    expect(board.activity(event_id="evt-ancient-same")).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
+    expect(board.activity(event_id="evt-ancient-same")).not_to_contain_text("fetched")
+    board.page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # any fetch it started has been sent
+    assert len(fetched) == 1
+
+
+def test_offers_updated_fetches_the_offer_or_the_list(realtime, settings, open_board, staff, api):
     maire, sean, aoife = staff
     boards = open_board(maire, "a"), open_board(sean, "b")
     galway = open_board(aoife, "galway")
     details = " ".join(["Breakfast in bed, late checkout."] * 372)  # ~12 KB: over Pusher's 10 KB limit
     assert len(details.encode()) > 12_000
 
-    offer = api(maire).create(title="The Long Stay", details=details)
+    # Too large for Pusher: offers-updated {"action": "sync", "offer_id"} comes instead, the page fetches.
+    offer = api(maire).create(title="The Long Stay", details_text=details)
     expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
                       .to_have_text("The Long Stay", timeout=ms))
-    assert "sending the truncated fallback" in caplog.text
     for board in boards:
         assert board.offer(offer["id"]).locator(".offer-details").text_content() == details
-        expect(board.activity(event="created")).to_contain_text("fetched from the API")
+        expect(board.activity(event="offers-updated")).to_contain_text("fetched from the API")
 
-    api(maire).update(offer["id"], title="The Longer Stay", details=details + " Spa included.")
+    api(maire).update(offer["id"], title="The Longer Stay", details_text=details + " Spa included.")
     expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
                       .to_have_text("The Longer Stay", timeout=ms))
     for board in boards:
         assert board.offer(offer["id"]).locator(".offer-details").text_content().endswith("Spa included.")
-        expect(board.activity(event="updated")).to_contain_text("fetched from the API")
+        expect(board.activity(event="offers-updated")).to_have_count(2)
     expect(galway.cards).to_have_count(0)
+
+    # A sync for an offer that is gone removes it; one without an id fetches the whole list.
+    settings.OFFER_REALTIME = {"ENABLED": False}  # changes the pages hear of only through the syncs below
+    Offer.objects.filter(pk=offer["id"]).delete()
+    added = Offer.objects.create(hotel=maire.hotel, title="Added quietly", short_description="No event")
+    trigger = DirectTrigger(realtime, "hotel-killarney")
+    trigger.sync(offer["id"], "evt-sync-gone")
+    for board in boards:
+        expect(board.offer(offer["id"])).to_have_count(0, timeout=LIVE_TIMEOUT_MS)
+        expect(board.offer(added.pk)).to_have_count(0)
+    syncs = [board.syncs() for board in boards]
+    trigger.sync(None, "evt-sync-all")
+    for board, before in zip(boards, syncs):
+        expect(board.offer(added.pk).locator(".offer-title")).to_have_text("Added quietly", timeout=LIVE_TIMEOUT_MS)
+        assert board.syncs() == before + 1
 
 
 def test_private_channels_subscribe_through_the_auth_endpoint(realtime, settings, open_board, staff, api):
@@ -248,21 +341,22 @@ def test_board_screenshot(realtime, open_board, staff, api):
     maire = staff[0]
     killarney = api(maire)
     spa = killarney.create(title="Spa Weekend", short_description="Two nights with breakfast and a spa treatment",
-                           details="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
-                           price="349.00", sort_order=1)
+                           details_text="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
+                           tag="Spa", valid_to="2027-03-31", sort_order=1)
     killarney.upload_photo(spa["id"], photo_bytes())
     killarney.create(title="Midweek Escape", short_description="Any two nights Sunday to Thursday",
-                     price="199.00", sort_order=3)
+                     tag="Midweek", is_active=False, sort_order=3)
     board = open_board(maire, "docs", viewport=(1200, 640))
     expect(board.cards).to_have_count(2)
     # These two arrive live, while the page is open.
     golf = killarney.create(title="Golf Break", short_description="Three nights and two rounds at the lakeside course",
-                            price="520.00", sort_order=2)
+                            tag="Golf", book_now_url="https://example.com/book/golf", sort_order=2)
     killarney.upload_photo(golf["id"], photo_bytes(colours=((120, 60, 140), (250, 120, 80))))
-    killarney.update(spa["id"], price="329.00")
+    killarney.update(spa["id"], tag="Spa · 10% off")
     expect(board.cards).to_have_count(3, timeout=LIVE_TIMEOUT_MS)
     expect(board.offer(golf["id"]).locator("img.offer-photo")).to_be_visible(timeout=LIVE_TIMEOUT_MS)
-    expect(board.offer(spa["id"]).locator(".offer-price")).to_have_text("329.00", timeout=LIVE_TIMEOUT_MS)
+    expect(board.offer(spa["id"]).locator(".offer-tag")).to_have_text("Spa · 10% off", timeout=LIVE_TIMEOUT_MS)
+    assert board.shown() == shown(killarney.list(), staff=True)
     board.page.wait_for_function(
         "() => [...document.querySelectorAll('img.offer-photo:not([hidden])')].every(i => i.complete && i.naturalWidth)"
     )

@@ -38,6 +38,12 @@ class FaultyProxy:
             for sock in self._held:
                 sock.close()
 
+    @property
+    def held(self) -> int:
+        """Connections accepted and left unanswered in "hang" mode so far."""
+        with self._lock:
+            return len(self._held)
+
     def set_mode(self, mode: str) -> None:
         """Switch behaviour; "refuse" closes the port, anything else (re)opens it."""
         self.mode = mode

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import subprocess
@@ -78,6 +79,7 @@ def test_seed_curl_flow_reaches_pusher_js(realtime, live_server, subscribe, hote
         "offer_title": "Test Offer",
         "photo_url": stored.photo.url,
         "timestamp": event["data"]["changed_at"],
+        "action": "image-updated",
     }
 
     # curl -X PATCH .../offers/1/ -d '{"title":"Updated Title"}'
@@ -110,8 +112,8 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
     assert admin.login(username="admin", password="pw")
     response = admin.post(
         f"/admin/hotel/offer/{offer.pk}/change/",
-        {"hotel": killarney.pk, "title": "From the admin", "short_description": "", "details": "",
-         "is_active": "on", "sort_order": 0},
+        {"hotel": killarney.pk, "title": "From the admin", "short_description": "Two nights", "details_text": "",
+         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
     )
     assert response.status_code == 302, response.content[:2000]
     received = watcher.wait_for_events(2)
@@ -119,6 +121,31 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
         ("offer-created", "From a shell"),
         ("offer-updated", "From the admin"),
     ]
+
+
+def test_an_offer_moved_in_the_admin_leaves_one_board_and_joins_the_other(realtime, subscribe, hotels):
+    killarney, galway = hotels
+    old_board, new_board = subscribe("hotel-killarney"), subscribe("hotel-galway")
+    offer = Offer.objects.create(hotel=killarney, title="Spa", short_description="Two nights")
+    old_board.wait_for_events(1)
+    staff_token(killarney, "admin")
+    admin = Client()
+    assert admin.login(username="admin", password="pw")
+    response = admin.post(
+        f"/admin/hotel/offer/{offer.pk}/change/",
+        {"hotel": galway.pk, "title": "Spa", "short_description": "Two nights", "details_text": "",
+         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    [left] = old_board.wait_for_events(1, event="offer-deleted")
+    [joined] = new_board.wait_for_events(1)
+    assert contract(left) == {"offer_id": offer.pk, "offer_title": "Spa", "action": "deleted"}
+    assert (joined["event"], contract(joined)) == ("offer-created", {"offer": committed(offer.pk), "action": "created"})
+    from offer_realtime import sender
+
+    sender.get_sender().flush(5)
+    assert [e["event"] for e in old_board.events] == ["offer-created", "offer-deleted"]
+    assert [e["event"] for e in new_board.events] == ["offer-created"]
 
 
 def test_manage_py_shell_save_arrives(realtime, subscribe, hotels):
@@ -152,13 +179,42 @@ def test_rolled_back_write_never_arrives(realtime, subscribe, hotels):
     assert len(received) == 1
 
 
-def test_oversized_offer_arrives_as_the_truncated_fallback(realtime, subscribe, hotels, caplog):
+def utf8_size(data: dict) -> int:
+    """Bytes of ``data`` as Pusher measures it: compact JSON, UTF-8, characters kept."""
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def test_oversized_offer_arrives_as_offers_updated(realtime, subscribe, hotels, caplog):
+    """Over 10,240 bytes: the real frontend gets its own refetch signal, never a stub offer."""
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
-    offer = Offer.objects.create(hotel=killarney, title="Huge", details="x" * 12_000)
+    offer = Offer.objects.create(hotel=killarney, title="Huge", details_html="x" * 12_000)
     [event] = watcher.wait_for_events(1)
-    assert contract(event) == {"offer": {"id": offer.pk}, "action": "created", "truncated": True}
+    assert (event["channel"], event["event"]) == ("hotel-killarney", "offers-updated")
+    assert contract(event) == {"action": "sync", "offer_id": offer.pk, "reason": "too-large"}
+    assert event["data"]["event_id"] and event["data"]["changed_at"]
     assert any(r.levelno == logging.WARNING and "over the 10240-byte limit" in r.getMessage() for r in caplog.records)
+
+
+def test_a_10000_byte_multibyte_offer_arrives_whole(realtime, subscribe, hotels):
+    """Emoji (4 bytes) and typographic quotes (3 bytes): near the limit in bytes, far under it
+    in characters; under the limit, the offer arrives whole, byte for byte."""
+    killarney, _ = hotels
+    watcher = subscribe("hotel-killarney")
+    offer = Offer.objects.create(hotel=killarney, title="“Sea” ✨", short_description="Two nights")
+    [created] = watcher.wait_for_events(1)
+    # offer-updated differs from this offer-created only by details_html ("updated" and
+    # "created" have the same length, as have the identity keys).
+    room = 10_000 - utf8_size(created["data"])
+    body = ("😀“”" * 2_000).encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    offer.details_html = body
+    offer.save()
+    updated = watcher.wait_for_events(2)[1]
+    assert updated["event"] == "offer-updated"
+    assert updated["data"]["offer"] == committed(offer.pk)
+    assert updated["data"]["offer"]["details_html"] == body
+    assert 9_990 <= utf8_size(updated["data"]) <= 10_000
+    assert len(json.dumps(updated["data"], ensure_ascii=False)) < 5_000  # characters
 
 
 def test_soketi_enforces_pushers_limit_when_we_raise_ours(realtime, subscribe, hotels, settings, caplog):
@@ -166,7 +222,7 @@ def test_soketi_enforces_pushers_limit_when_we_raise_ours(realtime, subscribe, h
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
     settings.OFFER_REALTIME = {"MAX_PAYLOAD_BYTES": 50_000, "DELIVERY": "inline"}
-    Offer.objects.create(hotel=killarney, title="Huge", details="x" * 12_000)
+    Offer.objects.create(hotel=killarney, title="Huge", details_html="x" * 12_000)
     assert "PusherBadStatus: 413" in caplog.text
     Offer.objects.create(hotel=killarney, title="small")
     [event] = watcher.wait_for_events(1)
@@ -218,7 +274,7 @@ def test_to_others_skips_the_originating_tab(realtime, live_server, subscribe, h
     token = staff_token(killarney, "writer")
     response = requests.post(
         f"{live_server.url}/api/staff/hotel/killarney/offers/",
-        json={"title": "From tab A"},
+        json={"title": "From tab A", "short_description": "Two nights"},
         headers={"Authorization": f"Token {token}", "X-Pusher-Socket-ID": tab_a.socket_id},
         timeout=10,
     )
@@ -226,7 +282,8 @@ def test_to_others_skips_the_originating_tab(realtime, live_server, subscribe, h
     [event] = tab_b.wait_for_events(1)
     assert event["data"]["offer"]["title"] == "From tab A"
     # A later write without the header reaches both: tab A was skipped only for its own.
-    requests.post(f"{live_server.url}/api/staff/hotel/killarney/offers/", json={"title": "From a script"},
+    requests.post(f"{live_server.url}/api/staff/hotel/killarney/offers/",
+                  json={"title": "From a script", "short_description": "Two nights"},
                   headers={"Authorization": f"Token {token}"}, timeout=10)
     tab_b.wait_for_events(2)
     [seen_by_a] = tab_a.wait_for_events(1)

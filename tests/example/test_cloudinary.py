@@ -178,3 +178,99 @@ def test_failed_destroy_of_the_old_asset_does_not_fail_the_request(api, spa_offe
     assert cloudinary_stub.destroyed() == [first]
     assert sent.names == ["offer-image-updated"]
     assert f"Could not delete replaced photo '{first}'" in caplog.text
+
+
+# -- the main endpoint (POST/PATCH with a multipart photo, JSON null) --------------------------
+
+OFFERS = "/api/staff/hotel/killarney/offers/"
+
+
+def test_create_with_a_photo_uploads_it_to_cloudinary(api, killarney, cloudinary_stub, media_root):
+    from hotel.models import Offer
+
+    data = image_bytes("JPEG", (64, 48))
+    with capture_broadcasts() as sent:
+        response = api.post(
+            OFFERS,
+            {"title": "Spa", "short_description": "x", "is_active": "true", "photo": upload("spa.jpg", data, "image/jpeg")},
+            format="multipart",
+        )
+
+    assert response.status_code == 201, response.content
+    [request] = cloudinary_stub.requests
+    assert (request.action, request.file_bytes, request.fields["folder"]) == ("upload", data, "media/offers")
+    offer = Offer.objects.get()
+    assert offer.photo.name.startswith("media/offers/spa_")
+    assert response.json()["photo_url"] == response.json()["photo"] == RES + offer.photo.name
+    assert sent.names == ["offer-created"]
+    assert sent[0].data["offer"]["photo_url"] == RES + offer.photo.name
+    assert stored_files(media_root) == []
+
+
+def test_patch_with_a_photo_replaces_it_and_destroys_the_old_asset_after_commit(api, spa_offer, cloudinary_stub):
+    url = f"{OFFERS}{spa_offer.pk}/"
+    with capture_broadcasts() as sent:
+        assert api.patch(url, {"photo": upload("first.jpg", image_bytes("JPEG"), "image/jpeg")}).status_code == 200
+        spa_offer.refresh_from_db()
+        first = spa_offer.photo.name
+        assert sent.names == ["offer-image-updated"]
+
+        response = api.patch(url, {"title": "Renamed", "photo": upload("second.jpg", image_bytes("JPEG"), "image/jpeg")})
+        assert response.status_code == 200, response.content
+        spa_offer.refresh_from_db()
+
+    assert spa_offer.photo.name.startswith("media/offers/second_")
+    assert cloudinary_stub.actions() == ["upload", "upload", "destroy"]
+    assert cloudinary_stub.destroyed() == [first]
+    assert sent.names == ["offer-image-updated", "offer-updated", "offer-image-updated"]
+    assert sent[2].data["photo_url"] == RES + spa_offer.photo.name
+
+
+def test_json_null_removes_the_photo_and_destroys_the_asset(api, spa_offer, cloudinary_stub):
+    url = f"{OFFERS}{spa_offer.pk}/"
+    with capture_broadcasts():
+        assert _post_photo(api, spa_offer).status_code == 200
+        spa_offer.refresh_from_db()
+        public_id = spa_offer.photo.name
+
+        response = api.patch(url, {"photo": None}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["photo_url"] is None
+    spa_offer.refresh_from_db()
+    assert not spa_offer.photo
+    assert cloudinary_stub.destroyed() == [public_id]
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_main_endpoint_cloudinary_failure_is_502_and_changes_nothing(api, spa_offer, cloudinary_stub, method):
+    from hotel.models import Offer
+
+    cloudinary_stub.mode = "fail"
+    url = OFFERS if method == "post" else f"{OFFERS}{spa_offer.pk}/"
+    body = {"title": "Renamed", "short_description": "x", "photo": upload("a.jpg", image_bytes("JPEG"), "image/jpeg")}
+    with capture_broadcasts() as sent:
+        response = getattr(api, method)(url, body, format="multipart")
+
+    assert response.status_code == 502
+    assert response.json() == {"error": uploads.STORAGE_UNAVAILABLE}
+    assert list(Offer.objects.values_list("title", "photo")) == [("Spa Weekend", "")]
+    assert list(sent) == []
+
+
+def test_main_endpoint_database_failure_after_upload_destroys_the_new_asset(api, spa_offer, cloudinary_stub, monkeypatch):
+    from hotel.models import Offer
+
+    def failing_save(self, *args, **kwargs):
+        raise DatabaseError("simulated failure while saving the offer")
+
+    monkeypatch.setattr(Offer, "save", failing_save)
+    with capture_broadcasts() as sent:
+        with pytest.raises(DatabaseError):
+            api.patch(f"{OFFERS}{spa_offer.pk}/", {"photo": upload("a.jpg", image_bytes("JPEG"), "image/jpeg")})
+    monkeypatch.undo()
+
+    assert cloudinary_stub.actions() == ["upload", "destroy"]
+    spa_offer.refresh_from_db()
+    assert not spa_offer.photo
+    assert list(sent) == []

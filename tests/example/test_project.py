@@ -106,6 +106,38 @@ def test_schema_endpoint_describes_the_upload():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/staff/hotel/{hotel_slug}/offers/", "post"),
+        ("/api/staff/hotel/{hotel_slug}/offers/{id}/", "put"),
+        ("/api/staff/hotel/{hotel_slug}/offers/{id}/", "patch"),
+    ],
+)
+def test_schema_shows_json_and_multipart_bodies_for_offer_writes(path, method):
+    from rest_framework.test import APIClient
+
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    operation = schema["paths"][path][method]
+    body = operation["requestBody"]["content"]
+    assert set(body) == {"application/json", "multipart/form-data"}
+
+    def properties(media_type):
+        name = body[media_type]["schema"]["$ref"].rsplit("/", 1)[1]
+        return schema["components"]["schemas"][name]["properties"]
+
+    multipart, json_body = properties("multipart/form-data"), properties("application/json")
+    assert multipart["photo"]["format"] == "binary" and multipart["photo"]["nullable"] is True
+    assert json_body["photo"]["type"] == "string" and "format" not in json_body["photo"]
+    assert json_body["photo"]["nullable"] is True
+    fields = {"title", "short_description", "details_text", "details_html", "valid_from", "valid_to", "tag",
+              "book_now_url", "photo", "sort_order", "is_active"}
+    assert set(multipart) == set(json_body) == fields  # photo_url, id, created_at are read-only
+    assert json_body["valid_from"]["nullable"] is True
+    assert {"400", "502"} <= set(operation["responses"])
+
+
+@pytest.mark.django_db
 def test_swagger_ui_needs_no_cdn(client, settings):
     pytest.importorskip("drf_spectacular_sidecar")
     response = client.get("/api/docs/")
@@ -129,10 +161,12 @@ def test_admin_change_broadcasts_offer_updated(admin_client, killarney):
         "hotel": killarney.pk,
         "title": "Spa Weekend (admin edit)",
         "short_description": "Two nights",
-        "details": "Edited in the admin",
-        "price": "250.00",
+        "details_text": "Edited in the admin",
+        "details_html": "",
+        "tag": "Spa",
+        "book_now_url": "",
         "valid_from": "",
-        "valid_until": "",
+        "valid_to": "",
         "is_active": "on",
         "sort_order": "3",
         "_save": "Save",

@@ -26,19 +26,19 @@ def offer_json(offer, *, photo: str | None = None) -> dict:
     """The exact OfferStaffSerializer data an event carries for ``offer`` (no request: relative URLs)."""
     return {
         "id": offer.pk,
-        "hotel": offer.hotel.slug,
         "title": offer.title,
         "short_description": offer.short_description,
-        "details": offer.details,
-        "price": None if offer.price is None else str(offer.price),
+        "details_text": offer.details_text,
+        "details_html": offer.details_html,
         "valid_from": None if offer.valid_from is None else offer.valid_from.isoformat(),
-        "valid_until": None if offer.valid_until is None else offer.valid_until.isoformat(),
+        "valid_to": None if offer.valid_to is None else offer.valid_to.isoformat(),
+        "tag": offer.tag,
+        "book_now_url": offer.book_now_url,
         "photo": photo,
         "photo_url": photo,
-        "is_active": offer.is_active,
         "sort_order": offer.sort_order,
+        "is_active": offer.is_active,
         "created_at": drf_time(offer.created_at),
-        "updated_at": drf_time(offer.updated_at),
     }
 
 
@@ -67,7 +67,8 @@ def test_create_ignores_a_hotel_in_the_body(api, killarney, galway):
     from hotel.models import Offer
 
     with capture_broadcasts() as sent:
-        response = api.post("/api/staff/hotel/killarney/offers/", {"title": "Sneaky", "hotel": "galway"}, format="json")
+        response = api.post("/api/staff/hotel/killarney/offers/", {"title": "Sneaky", "short_description": "x", "hotel": galway.pk},
+                            format="json")
 
     assert response.status_code == 201
     assert Offer.objects.get().hotel == killarney
@@ -105,7 +106,8 @@ def test_upload_image_seed_curl(api, spa_offer, media_root):
     data = payload(sent[0])
     timestamp = datetime.datetime.fromisoformat(data.pop("timestamp"))
     assert before <= timestamp <= timezone.now()
-    assert data == {"offer_id": spa_offer.pk, "offer_title": "Spa Weekend", "photo_url": "/media/offers/image.jpg"}
+    assert data == {"offer_id": spa_offer.pk, "offer_title": "Spa Weekend", "photo_url": "/media/offers/image.jpg",
+                    "action": "image-updated"}
 
 
 def test_update_offer_seed_curl(api, spa_offer):
@@ -126,13 +128,13 @@ def test_update_offer_seed_curl(api, spa_offer):
 
 
 def test_full_update_with_put(api, spa_offer):
-    body = {"title": "Spa Week", "short_description": "Five nights", "price": "499.00", "is_active": False}
+    body = {"title": "Spa Week", "short_description": "Five nights", "tag": "Spa", "is_active": False}
     with capture_broadcasts() as sent:
         response = api.put(f"/api/staff/hotel/killarney/offers/{spa_offer.pk}/", body, format="json")
 
     assert response.status_code == 200
     spa_offer.refresh_from_db()
-    assert (spa_offer.title, str(spa_offer.price), spa_offer.is_active) == ("Spa Week", "499.00", False)
+    assert (spa_offer.title, spa_offer.tag, spa_offer.is_active) == ("Spa Week", "Spa", False)
     assert sent.names == ["offer-updated"]
     assert payload(sent[0]) == {"offer": offer_json(spa_offer), "action": "updated"}
 
@@ -210,14 +212,18 @@ def test_non_numeric_offer_id_is_404(api, killarney):
     assert api.get("/api/staff/hotel/killarney/offers/abc/").status_code == 404
 
 
-def test_photo_is_read_only_in_json_updates(api, photo_offer):
-    """The photo changes only through upload-image, never through PATCH."""
+def test_photo_that_is_not_a_file_is_400_and_changes_nothing(api, photo_offer, media_root):
+    """A string naming some other file cannot point the offer at it: a photo is sent as a file."""
     with capture_broadcasts() as sent:
         response = api.patch(
             f"/api/staff/hotel/killarney/offers/{photo_offer.pk}/", {"photo": "offers/elsewhere.png"}, format="json"
         )
 
-    assert response.status_code == 200
+    assert response.status_code == 400
+    assert response.json() == {
+        "photo": ["Send the photo as a file upload (multipart/form-data), or null to remove it."]
+    }
     photo_offer.refresh_from_db()
     assert photo_offer.photo.name == "offers/old.png"
+    assert stored_files(media_root) == ["offers/old.png"]
     assert list(sent) == []

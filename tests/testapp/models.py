@@ -1,5 +1,6 @@
 """A host with other names than the seed's, to test OFFER_REALTIME configuration."""
 
+from cloudinary.models import CloudinaryField
 from django.db import models
 
 
@@ -22,3 +23,18 @@ class Promotion(models.Model):
     def title(self) -> str:
         """The offer title the events carry."""
         return self.headline
+
+
+class Deal(models.Model):
+    """Plays the real hotel backend's offer: its photo is a ``cloudinary.models.CloudinaryField``.
+
+    ``image_key`` stands for any other kind of photo field (a key into some CDN), for
+    the ``PHOTO_URL`` setting.
+    """
+
+    venue = models.ForeignKey(Venue, on_delete=models.CASCADE, related_name="deals")
+    title = models.CharField(max_length=200)
+    details_html = models.TextField(blank=True)
+    photo = CloudinaryField("offer_photo", blank=True, null=True)
+    image_key = models.CharField(max_length=100, blank=True)
+    is_active = models.BooleanField(default=True)

@@ -7,7 +7,6 @@ no duplicate offers) and prints the same tokens.
 from __future__ import annotations
 
 import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -18,16 +17,16 @@ from rest_framework.authtoken.models import Token
 
 from hotel.models import Hotel, Offer, StaffProfile
 
-#: (slug, name, staff username, offers as (title, short description, price, sort order))
+#: (slug, name, staff username, offers as (title, short description, tag, sort order))
 DEMO_HOTELS = [
     (
         "killarney",
         "Killarney Park Hotel",
         "killarney-staff",
         [
-            ("Spa Weekend", "Two nights with breakfast and a spa treatment", Decimal("349.00"), 1),
-            ("Golf Break", "Three nights and two rounds at the lakeside course", Decimal("520.00"), 2),
-            ("Midweek Escape", "Any two nights Sunday to Thursday", Decimal("199.00"), 3),
+            ("Spa Weekend", "Two nights with breakfast and a spa treatment", "Spa", 1),
+            ("Golf Break", "Three nights and two rounds at the lakeside course", "Golf", 2),
+            ("Midweek Escape", "Any two nights Sunday to Thursday", "Midweek", 3),
         ],
     ),
     (
@@ -35,7 +34,7 @@ DEMO_HOTELS = [
         "Galway Bay Hotel",
         "galway-staff",
         [
-            ("Seafood Supper", "Dinner for two on the bay", Decimal("89.00"), 1),
+            ("Seafood Supper", "Dinner for two on the bay", "Dining", 1),
         ],
     ),
 ]
@@ -75,7 +74,7 @@ class Command(BaseCommand):
         )
         self.stdout.write("\nThe galway token gets 403 on every killarney URL; use it to try the tenancy rules.")
 
-    def _hotel(self, slug: str, name: str, username: str, offers: list[tuple[str, str, Decimal, int]]) -> str:
+    def _hotel(self, slug: str, name: str, username: str, offers: list[tuple[str, str, str, int]]) -> str:
         hotel, _ = Hotel.objects.get_or_create(slug=slug, defaults={"name": name})
         user, created = get_user_model().objects.get_or_create(username=username)
         if created:
@@ -85,16 +84,16 @@ class Command(BaseCommand):
         StaffProfile.objects.update_or_create(user=user, defaults={"hotel": hotel})
         token, _ = Token.objects.get_or_create(user=user)
         today = timezone.localdate()
-        for title, short_description, price, sort_order in offers:
+        for title, short_description, tag, sort_order in offers:
             Offer.objects.get_or_create(
                 hotel=hotel,
                 title=title,
                 defaults={
                     "short_description": short_description,
-                    "price": price,
+                    "tag": tag,
                     "sort_order": sort_order,
                     "valid_from": today,
-                    "valid_until": today + datetime.timedelta(days=90),
+                    "valid_to": today + datetime.timedelta(days=90),
                 },
             )
         return token.key
