@@ -113,3 +113,15 @@ def test_a_long_transaction_sends_once_after_its_last_change(offer):
             offer.save()
             transaction.on_commit(lambda: None)  # the host's own callbacks in between
     assert [(e.name, e.data["offer"]["title"]) for e in sent] == [("offer-updated", "v499")]
+
+
+@pytest.mark.django_db
+def test_callbacks_run_twice_by_test_helpers_send_once(offer, django_capture_on_commit_callbacks):
+    # A test running the callbacks by hand inside capture_broadcasts, which runs them again.
+    with capture_broadcasts() as sent:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            offer.title = "once"
+            offer.save()
+        for callback in callbacks:
+            callback()
+    assert [(e.name, e.data["offer"]["title"]) for e in sent] == [("offer-updated", "once")]
