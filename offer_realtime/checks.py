@@ -166,7 +166,7 @@ def _check_photo_field(model: type[models.Model], conf: Any, url_invalid: bool) 
 
 
 def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list:
-    current = model
+    current: Any = model
     for position, name in enumerate(path):
         try:
             field = current._meta.get_field(name)

@@ -9,6 +9,7 @@ the key names the app, so neither belongs in a log line or in an error reporter.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -41,13 +42,12 @@ def redact_exception(exc: BaseException) -> BaseException:
             continue
         seen.add(id(current))
         current.args = tuple(_redact_arg(arg, pending) for arg in current.args)
-        for holder in (current, getattr(current, "request", None), getattr(current, "response", None)):
+        holders: tuple[Any, ...] = (current, getattr(current, "request", None), getattr(current, "response", None))
+        for holder in holders:
             url = getattr(holder, "url", None)
             if isinstance(url, str):
-                try:
+                with contextlib.suppress(AttributeError):  # a read-only property: nothing to do there
                     holder.url = redact(url)
-                except AttributeError:  # a read-only property: nothing we can do there
-                    pass
         pending.extend((current.__cause__, current.__context__, getattr(current, "reason", None)))
     return exc
 

@@ -179,7 +179,9 @@ def _flush(state: _Transaction) -> None:
         return
     # Outbox: an offer whose last task committed is covered; one whose insert failed falls
     # back to the background sender; one with no task (none was needed) is delivered as usual.
-    covered, failed, rest = [], [], []
+    covered: list[Change] = []
+    failed: list[Change] = []
+    rest: list[Change] = []
     for change in changes:
         entries = [e for e in state.enqueued.get(change.offer_id, ()) if e.change() is not None]
         (rest if not entries else covered if entries[-1].ok else failed).append(change)
