@@ -22,6 +22,7 @@ from django.db import models
 
 from offer_realtime import backends, events, metrics, photos, sender, signals
 from offer_realtime.changes import Action, Change, event_id, group_key
+from offer_realtime.redaction import redact_exception
 from offer_realtime.retry import is_transient, may_be_one_events_fault
 from offer_realtime.settings import get_model, get_public_serializer_class, get_serializer_class, get_settings
 
@@ -241,7 +242,9 @@ def _staff_events(
     if change.action is Action.DELETED:
         # Moved, then deleted: the board that still shows it is the old hotel's.
         channel = (_previous_channel(audience.channel, previous, change.previous_hotel) if moved else None) or change.channel
-        out.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change, audience))
+        if channel is None:  # a deletion always records its channel and title
+            raise events.InvalidChannelName(f"offer {change.offer_id} was deleted without a channel")
+        out.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title or ""), change, audience))
         return
     if offer is None:
         # Deleted by another transaction since; its own offer-deleted follows.
@@ -454,6 +457,7 @@ def _record_failure(
 ) -> None:
     """Count, log and signal a failed send of ``batch``. ``split``: the batch will be sent
     again one event at a time (counted as retried, one log line, not final)."""
+    redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
     metrics.increment("failed", len(batch))
     metrics.increment("retried" if retry or split else "given_up", len(batch))
     if split:
@@ -485,22 +489,29 @@ def _record_failure(
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
-    """After commit: hand committed changes to the configured delivery mode.
+    """After commit: hand committed changes to the configured delivery mode; never raise.
 
     ``inline`` builds and sends here; ``background`` queues the changes for the sender
     thread, which builds and sends; ``task`` enqueues them for the task worker, which
     builds and sends (``enqueued``: an outbox already enqueued them inside the
-    transaction). The testing helpers (a backend override) always deliver inline.
+    transaction). When the task framework or backend fails, the changes fall back to
+    the background sender (:func:`fall_back_to_background`). The testing helpers (a
+    backend override) always deliver inline.
     """
     conf = get_settings()
     if not conf.enabled:
         return
     mode = "inline" if backends.overridden() else conf.delivery
     if mode == "task":
-        from offer_realtime import tasks
-
-        if not enqueued:
-            tasks.enqueue_changes(changes, using)
+        if enqueued:
+            return
+        try:
+            from offer_realtime import tasks
+        except ImportError:
+            fall_back_to_background(changes, using, "Django's task framework is not installed")
+            return
+        if not tasks.enqueue_changes(changes, using):
+            fall_back_to_background(changes, using, "the task backend failed")
         return
     if mode == "background":
         sender.get_sender().submit_changes(changes, using)
@@ -512,3 +523,18 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
         return
     # A testing override applies to what is delivered while it is in force, and only that.
     send_batch(batch, backend=backends.get_backend() if backends.overridden() else None)
+
+
+def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:
+    """Task mode could not take committed ``changes``: send them from this process's
+    background sender instead (an ERROR line; counted as ``task_fallback``)."""
+    if not changes:
+        return
+    metrics.increment("task_fallback", len(changes))
+    logger.error(
+        "Task delivery failed (%s): %d committed change(s) of offer(s) %s go to the background sender "
+        "of this process instead (lost if it dies before sending them).",
+        reason, len(changes), ", ".join(str(c.offer_id) for c in changes[:10]),
+        extra={"offer_ids": [c.offer_id for c in changes]},
+    )
+    sender.get_sender().submit_changes(changes, using)
