@@ -336,7 +336,9 @@ class TestExitFlush:
             started = time.monotonic()
             out.shutdown(timeout=0.6)
             elapsed = time.monotonic() - started
-        assert 0.3 <= elapsed <= 0.6 + 0.5  # retried for most of the bound, then stopped
+        # Retried for most of the bound, then stopped. Uncut, 100 attempts would take ~8 s;
+        # the upper margin only absorbs thread scheduling on a busy machine.
+        assert 0.3 <= elapsed <= 0.6 + 1.5
         assert stub.events() == []
         assert "0 event(s) sent, 0 given up, 25 left unsent" in caplog.text
         assert metrics.snapshot()["unsent_at_exit"] == 25
