@@ -19,6 +19,7 @@ COUNTERS = (
     "dropped_oversize",
     "enqueued",
     "unsent_at_exit",  # background: events (or changes) still held when the exit flush's bound ran out
+    "lock_timeouts",  # deliveries that went on without an offer's cross-process lock (ordering.py)
 )
 
 _lock = threading.Lock()

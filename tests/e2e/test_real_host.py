@@ -744,11 +744,6 @@ def test_long_lived_tabs_match_the_api_after_every_flow(realhost, long_lived_tab
     FLOW_EVENTS["whole module (long-lived tab)"] = list(views[0].applied)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug, fails every time: events of one offer sent by two processes are not ordered "
-    "across processes, so a late offer-updated re-adds a deleted offer on the real public view.",
-)
 def test_a_late_event_from_another_process_leaves_no_ghost(realhost, frontend, api, soketi):
     """A script's edit whose Pusher call hangs once, while staff delete the offer in the API.
 
