@@ -427,13 +427,17 @@ def offers_in_order(
     events, send them. So one offer's events reach Pusher in the order of its committed
     states, whichever processes send them, and a created/updated event read after the
     offer's delete is not sent. Released between retries (the rows are read again).
-    The wait is at most ``LOCK_WAIT_TIMEOUTS * TIMEOUT`` seconds, or ``max_wait``.
+    The wait is at most ``LOCK_WAIT_TIMEOUTS * TIMEOUT`` seconds, or ``max_wait``. No
+    lock with ``ORDERING`` off.
     """
+    conf = get_settings()
+    if not conf.ordering:
+        return contextlib.nullcontext()
     try:
         label = get_model()._meta.label_lower
     except Exception:  # noqa: BLE001 - a bad MODEL setting: building reports it
         return contextlib.nullcontext()
-    timeout = LOCK_WAIT_TIMEOUTS * get_settings().timeout
+    timeout = LOCK_WAIT_TIMEOUTS * conf.timeout
     if max_wait is not None:
         timeout = min(timeout, max_wait)
     return ordering.offers_locked(using, label, [c.offer_id for c in changes], timeout=timeout)

@@ -92,6 +92,11 @@ DEFAULTS: dict[str, Any] = {
     # task: which task backend (alias in TASKS) and queue deliver the events.
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # Per-offer locks on the database (PostgreSQL advisory locks, SQLite lock files)
+    # around each delivery attempt, so one offer's events sent by several processes reach
+    # Pusher in order (offer_realtime.ordering). Turn off behind a transaction-pooling
+    # PgBouncer, which breaks session locks.
+    "ORDERING": True,
 }
 
 DELIVERY_MODES = ("inline", "background", "task")
@@ -136,6 +141,7 @@ class OfferRealtimeSettings:
     flush_timeout: float
     task_backend: str
     task_queue: str
+    ordering: bool = True
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
 
@@ -238,6 +244,7 @@ def get_settings() -> OfferRealtimeSettings:
         flush_timeout=float(merged["FLUSH_TIMEOUT"]),
         task_backend=merged["TASK_BACKEND"],
         task_queue=merged["TASK_QUEUE"],
+        ordering=_as_bool(merged["ORDERING"]),
         unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
     )
 
