@@ -130,7 +130,10 @@ class OfferStaffSerializer(serializers.ModelSerializer):
     def update(self, instance: Offer, validated_data: dict[str, Any]) -> Offer:
         """Update the offer under its row lock; a replaced or removed photo is deleted after commit.
 
-        Raises ``Http404`` when the offer was deleted since it was read.
+        Raises ``Http404`` when the offer was deleted since it was read, and
+        ``offer_realtime.conditional.PreconditionFailed`` (412) when the view's
+        ``check_precondition`` (in the context) finds the locked row is not the version
+        the request's ``If-Match`` names; a new photo stored for it is deleted again.
         """
         photo = validated_data.pop("photo", uploads.UNCHANGED)
 
@@ -140,6 +143,11 @@ class OfferStaffSerializer(serializers.ModelSerializer):
             # request committed meanwhile.
             same_hotel = Offer.objects.filter(hotel_id=instance.hotel_id).select_related("hotel")
             locked = uploads.lock_offer(instance.pk, same_hotel)
+            # If-Match (offer_realtime.conditional): compared with the row as it is under
+            # the lock, so of two edits of one version only the first is written (412).
+            check_precondition = self.context.get("check_precondition")
+            if check_precondition is not None:
+                check_precondition(locked)
             old_name = locked.photo.name or ""
             data = validated_data if name is uploads.UNCHANGED else {**validated_data, "photo": name}
             return super(OfferStaffSerializer, self).update(locked, data), old_name

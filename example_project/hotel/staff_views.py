@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +25,7 @@ from hotel import uploads
 from hotel.models import Offer
 from hotel.permissions import IsSameHotel, IsStaffMember
 from hotel.serializers import OfferStaffJSONSerializer, OfferStaffSerializer
+from offer_realtime.conditional import ConditionalUpdateMixin
 
 logger = logging.getLogger("hotel.staff_views")
 
@@ -32,11 +34,42 @@ _HOTEL_SLUG = OpenApiParameter(
 )
 _OFFER_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The offer's id.")
 
+# Conflict-safe edits (offer_realtime.conditional.ConditionalUpdateMixin).
+_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description='The ETag of the offer as you read it (from GET), e.g. `"3f2a..."`: the write is done only if '
+    "the offer is still that version, else 412 with the offer as it is now. `*`: any version. Without it "
+    'the write is unconditional, unless HOTEL_OFFER_REQUIRE_IF_MATCH is on (428). A weak tag (`W/"..."`) '
+    "never matches.",
+)
+_ETAG_DESCRIPTION = "Strong entity tag of the offer as in the body; send it back as If-Match when you save."
+_ETAG_ON_READ = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200], description=_ETAG_DESCRIPTION
+)
+_ETAG_ON_WRITE = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[200, 412], description=_ETAG_DESCRIPTION
+)
+_ETAG_ON_DELETE = OpenApiParameter(
+    "ETag", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[412], description=_ETAG_DESCRIPTION
+)
+_PRECONDITION_ANSWERS = {
+    412: OpenApiResponse(
+        OfferStaffSerializer,
+        description="If-Match names another version: the offer was changed (or deleted and re-created) since you "
+        "read it. Nothing was changed. The body is the offer as it is now, its ETag in the header.",
+    ),
+    428: OpenApiResponse(description="No If-Match, and HOTEL_OFFER_REQUIRE_IF_MATCH requires it."),
+}
+
 
 #: Offer writes take JSON, or multipart when a photo file is sent.
 _WRITE_BODIES = {"application/json": OfferStaffJSONSerializer, "multipart/form-data": OfferStaffSerializer}
 _WRITE_ERRORS = {
-    400: OpenApiResponse(description="Invalid fields, or a missing, empty, oversized or invalid photo file."),
+    400: OpenApiResponse(
+        description="Invalid fields, a missing, empty, oversized or invalid photo file, or a malformed If-Match."
+    ),
     502: OpenApiResponse(uploads.ErrorSerializer, description="The image storage (Cloudinary) failed."),
 }
 _WRITE_DESCRIPTION = (
@@ -54,31 +87,55 @@ _WRITE_DESCRIPTION = (
         responses={201: OfferStaffSerializer, **_WRITE_ERRORS},
         description=_WRITE_DESCRIPTION,
     ),
-    retrieve=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
+    retrieve=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID, _ETAG_ON_READ]),
     update=extend_schema(
-        parameters=[_HOTEL_SLUG, _OFFER_ID],
+        parameters=[_HOTEL_SLUG, _OFFER_ID, _IF_MATCH, _ETAG_ON_WRITE],
         request=_WRITE_BODIES,
-        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
-                   **_WRITE_ERRORS},
+        responses={
+            200: OfferStaffSerializer,
+            404: OpenApiResponse(description="No such offer in this hotel."),
+            **_WRITE_ERRORS,
+            **_PRECONDITION_ANSWERS,
+        },
         description=_WRITE_DESCRIPTION,
     ),
     partial_update=extend_schema(
-        parameters=[_HOTEL_SLUG, _OFFER_ID],
+        parameters=[_HOTEL_SLUG, _OFFER_ID, _IF_MATCH, _ETAG_ON_WRITE],
         request=_WRITE_BODIES,
-        responses={200: OfferStaffSerializer, 404: OpenApiResponse(description="No such offer in this hotel."),
-                   **_WRITE_ERRORS},
+        responses={
+            200: OfferStaffSerializer,
+            404: OpenApiResponse(description="No such offer in this hotel."),
+            **_WRITE_ERRORS,
+            **_PRECONDITION_ANSWERS,
+        },
         description=_WRITE_DESCRIPTION,
     ),
-    destroy=extend_schema(parameters=[_HOTEL_SLUG, _OFFER_ID]),
+    destroy=extend_schema(
+        parameters=[_HOTEL_SLUG, _OFFER_ID, _IF_MATCH, _ETAG_ON_DELETE],
+        responses={
+            204: None,
+            400: OpenApiResponse(description="A malformed If-Match."),
+            404: OpenApiResponse(description="No such offer in this hotel."),
+            **_PRECONDITION_ANSWERS,
+        },
+    ),
 )
-class StaffOfferViewSet(viewsets.ModelViewSet):
+class StaffOfferViewSet(ConditionalUpdateMixin, viewsets.ModelViewSet):
     """Staff CRUD for the offers of their own hotel, plus a photo upload.
 
     Every URL carries ``<hotel_slug>``; it must be the requesting staff member's
     hotel (403 otherwise), and only that hotel's offers can be found (404 for any
     other offer id). The list is not paginated: a hotel has a handful of offers and
     the staff frontend expects the plain list.
+
+    Conflict-safe edits (:class:`~offer_realtime.conditional.ConditionalUpdateMixin`): a
+    GET of one offer carries its ``ETag``; a PATCH, PUT or DELETE sent with it as
+    ``If-Match`` is refused with 412 (and the offer as it is now) when another write
+    came first. The serializer compares under the row lock it takes anyway, after a new
+    photo is stored, so a slow upload holds no lock.
     """
+
+    serializer_checks_precondition = True
 
     serializer_class = OfferStaffSerializer
     # Token first: an anonymous request gets 401 with "WWW-Authenticate: Token".
@@ -99,6 +156,10 @@ class StaffOfferViewSet(viewsets.ModelViewSet):
             .order_by("sort_order", "-created_at", "-pk")
         )
 
+    def requires_if_match(self) -> bool:
+        """428 for writes without If-Match when the ``HOTEL_OFFER_REQUIRE_IF_MATCH`` setting is on (default off)."""
+        return bool(getattr(settings, "HOTEL_OFFER_REQUIRE_IF_MATCH", False))
+
     def perform_create(self, serializer: OfferStaffSerializer) -> None:
         """Create the offer in the staff member's hotel (the client cannot choose another)."""
         serializer.save(hotel=self.request.user.staff_profile.hotel)
@@ -116,10 +177,13 @@ class StaffOfferViewSet(viewsets.ModelViewSet):
 
         Deleting the row read at the start of the request would delete the photo file it
         named then, while a concurrent upload may have replaced it since: that upload's
-        file would be orphaned. 404 when another request deleted it first.
+        file would be orphaned. 404 when another request deleted it first; 412 when the
+        request's ``If-Match`` names another version than the locked row's.
         """
         with transaction.atomic():
-            uploads.lock_offer(instance.pk, self.get_queryset()).delete()
+            locked = uploads.lock_offer(instance.pk, self.get_queryset())
+            self.check_precondition(locked)
+            locked.delete()
 
     def handle_exception(self, exc: Exception) -> Response:
         """A storage failure while saving a photo is 502 ``{"error": ...}`` (nothing was changed)."""
