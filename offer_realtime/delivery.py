@@ -450,7 +450,7 @@ def still_to_send(changes: Sequence[Change], retry: Sequence[events.Event]) -> t
     only the events with these ids (:func:`only_events`): what was sent is not sent again,
     and an offer deleted meanwhile gives no created/updated event (deleted wins).
     """
-    ids = {event.data.get("event_id") for event in retry}
+    ids = {event.data["event_id"] for event in retry if "event_id" in event.data}
     return [c for c in changes if any(event_id(c, name) in ids for name in _EVENT_NAMES)], ids
 
 

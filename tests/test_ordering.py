@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test import override_settings
-
 from hotel.models import Offer
+
 from offer_realtime import metrics, ordering, sender
 from tests.pusher_stub import PusherStub
 
@@ -263,9 +263,9 @@ def test_threads_of_one_process_exclude_each_other():
 
 
 def test_a_thread_holding_an_offer_takes_it_again_without_waiting():
-    with ordering.offers_locked("default", LABEL, [12, 13], timeout=1):
-        with ordering.offers_locked("default", LABEL, [13], timeout=0) as inner:
-            assert inner.locked == [13] and inner.missed == []
+    with ordering.offers_locked("default", LABEL, [12, 13], timeout=1), \
+            ordering.offers_locked("default", LABEL, [13], timeout=0) as inner:
+        assert inner.locked == [13] and inner.missed == []
     # ... and both levels let go: another thread takes it at once.
     result = []
     thread = threading.Thread(target=lambda: result.append(_try_lock(13)))
