@@ -339,6 +339,25 @@ def test_the_sender_thread_waits_for_another_process_sending_the_same_offer(stub
     assert [e["data"]["offer"]["title"] for e in stub.events()] == ["after"]
 
 
+def test_the_sender_lets_go_of_the_locks_between_retries(stub, hotel, child):
+    """A failed attempt releases its offers' locks before the backoff: another process's
+    delivery of the same offer goes meanwhile."""
+    offer = Offer.objects.create(hotel=hotel, title="before")
+    stub.script = [503]
+    with override_settings(**stub.settings(), OFFER_REALTIME={
+        "DELIVERY": "background", "RETRY_BASE_DELAY": 4.0, "RETRY_MAX_DELAY": 4.0,
+    }):
+        _save_title(offer.pk, "renamed")
+        wait_for(lambda: stub.requests)  # the first attempt failed; the retry is 4 s away
+        probe = child([offer.pk], timeout=1)
+        assert probe.wait_locked() == ([offer.pk], [])  # free during the backoff
+        assert len(stub.requests) == 1
+        probe.release()
+        probe.finish()
+        assert sender.get_sender().flush(10)
+    assert [e["data"]["offer"]["title"] for e in stub.events()] == ["renamed"]
+
+
 def test_a_retry_reads_the_row_again_and_drops_an_update_of_an_offer_deleted_meanwhile(stub, hotel, caplog):
     """Deleted wins: the update failed once; the offer is deleted before the retry."""
     caplog.set_level(logging.DEBUG, logger="offer_realtime")
