@@ -23,6 +23,7 @@ from django.db import models
 
 from offer_realtime import backends, events, metrics, ordering, photos, sender, signals
 from offer_realtime.changes import Action, Change, event_id
+from offer_realtime.redaction import redact_exception
 from offer_realtime.retry import is_transient, may_be_one_events_fault
 from offer_realtime.settings import get_model, get_serializer_class, get_settings
 
@@ -343,6 +344,7 @@ def _record_failure(
 ) -> None:
     """Count, log and signal a failed send of ``batch``. ``split``: the batch will be sent
     again one event at a time (counted as retried, one log line, not final)."""
+    redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
     metrics.increment("failed", len(batch))
     metrics.increment("retried" if retry or split else "given_up", len(batch))
     if split:
@@ -374,22 +376,29 @@ def _record_failure(
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
-    """After commit: hand committed changes to the configured delivery mode.
+    """After commit: hand committed changes to the configured delivery mode; never raise.
 
     ``inline`` builds and sends here; ``background`` queues the changes for the sender
     thread, which builds and sends; ``task`` enqueues them for the task worker, which
     builds and sends (``enqueued``: an outbox already enqueued them inside the
-    transaction). The testing helpers (a backend override) always deliver inline.
+    transaction). When the task framework or backend fails, the changes fall back to
+    the background sender (:func:`fall_back_to_background`). The testing helpers (a
+    backend override) always deliver inline.
     """
     conf = get_settings()
     if not conf.enabled:
         return
     mode = "inline" if backends.overridden() else conf.delivery
     if mode == "task":
-        from offer_realtime import tasks
-
-        if not enqueued:
-            tasks.enqueue_changes(changes, using)
+        if enqueued:
+            return
+        try:
+            from offer_realtime import tasks
+        except ImportError:
+            fall_back_to_background(changes, using, "Django's task framework is not installed")
+            return
+        if not tasks.enqueue_changes(changes, using):
+            fall_back_to_background(changes, using, "the task backend failed")
         return
     if mode == "background":
         sender.get_sender().submit_changes(changes, using)
@@ -464,3 +473,18 @@ def only_events(built: list[events.Event], ids: set[str] | None) -> list[events.
         logger.debug("%d event(s) to retry not sent: their offers were deleted since the last attempt.",
                      len(ids) - len(kept))
     return kept
+
+
+def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:
+    """Task mode could not take committed ``changes``: send them from this process's
+    background sender instead (an ERROR line; counted as ``task_fallback``)."""
+    if not changes:
+        return
+    metrics.increment("task_fallback", len(changes))
+    logger.error(
+        "Task delivery failed (%s): %d committed change(s) of offer(s) %s go to the background sender "
+        "of this process instead (lost if it dies before sending them).",
+        reason, len(changes), ", ".join(str(c.offer_id) for c in changes[:10]),
+        extra={"offer_ids": [c.offer_id for c in changes]},
+    )
+    sender.get_sender().submit_changes(changes, using)

@@ -15,6 +15,10 @@ When is a task enqueued?
   transaction with its coalesced changes, so a worker never runs before the data it
   reads is committed. A crash between commit and enqueue loses those events.
 
+If the outbox insert or the task backend fails, the write still succeeds and the
+committed changes fall back to the background sender of the writing process
+(``delivery.fall_back_to_background``: an ERROR line, counted as ``task_fallback``).
+
 The worker reads the committed offers, builds the events and sends them, holding the
 offers' cross-process locks from the read to the end of the send
 (:mod:`offer_realtime.ordering`). A transient failure is retried with capped exponential
@@ -173,37 +177,60 @@ def _task(task_obj: Any) -> Any:
 
 
 def is_outbox(using: str) -> bool:
-    """Whether the task store is ``using``'s database, so enqueueing joins the transaction."""
+    """Whether the task store is ``using``'s database, so enqueueing joins the transaction.
+
+    False when the backend cannot be loaded (an unknown ``TASK_BACKEND``): the change is
+    then enqueued on commit, and falls back to the background sender if that fails too.
+    """
     try:
         from django_tasks_db.backend import DatabaseBackend
         from django_tasks_db.models import DBTaskResult
     except ImportError:
         return False
-    backend = task_backends[get_settings().task_backend]
+    try:
+        backend = task_backends[get_settings().task_backend]
+    except Exception:  # noqa: BLE001 - InvalidTaskBackend and the backend's own import errors
+        return False
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
 
 
-def enqueue_changes(changes: Sequence[Change], using: str) -> None:
+def enqueue_changes(changes: Sequence[Change], using: str) -> bool:
     """On commit (or at once, for a change made in autocommit mode): one task for the
-    transaction's coalesced changes."""
-    if changes:
+    transaction's coalesced changes. False (logged) if the task backend failed."""
+    if not changes:
+        return True
+    try:
         _enqueue(changes, using)
+    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
+        logger.exception("Could not enqueue offer events for %d change(s).", len(changes))
+        return False
+    return True
 
 
-def enqueue_in_transaction(changes: Sequence[Change], using: str) -> None:
-    """Inside the transaction (outbox): a task for one offer's coalesced changes so far."""
-    if changes:
-        # In its own savepoint: a failing insert must not abort the host's transaction.
+def enqueue_in_transaction(changes: Sequence[Change], using: str) -> bool:
+    """Inside the transaction (outbox): a task for one offer's coalesced changes so far.
+
+    False (logged) if the insert failed; the host's transaction is unharmed (the insert
+    ran in its own savepoint) and, if it commits, the offer falls back to the background
+    sender.
+    """
+    if not changes:
+        return True
+    try:
+        # In its own savepoint, rolled back on failure: the host's transaction carries on.
         with transaction.atomic(using=using):
             _enqueue(changes, using)
+    except Exception:  # noqa: BLE001 - a failing insert must not fail the write
+        logger.exception(
+            "Could not write the outbox task for offer %s; if the transaction commits, its events "
+            "go through the background sender instead.", changes[0].offer_id,
+        )
+        return False
+    return True
 
 
 def _enqueue(changes: Sequence[Change], using: str) -> None:
     from offer_realtime import metrics
 
-    try:
-        _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
-    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
-        logger.exception("Could not enqueue offer events for %d change(s); they are lost.", len(changes))
-        return
+    _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
     metrics.increment("enqueued", len(changes))
