@@ -8,9 +8,10 @@ call, reusing the backend's HTTP connection; it retries transient failures with 
 exponential backoff (holding back later events, so order is kept) and gives up on
 permanent ones. Each attempt holds the offers' cross-process locks from the read to the
 end of the send, and a retry reads the rows again (:mod:`offer_realtime.ordering`), so
-one offer's events sent by several processes reach Pusher in the order of its states. At interpreter exit (a recycled or stopped worker) it keeps that backoff
-for up to ``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent,
-gave up and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
+one offer's events sent by several processes reach Pusher in the order of its states.
+At interpreter exit (a recycled or stopped worker) it keeps that backoff for up to
+``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent, gave up
+and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
 
 The events live in memory: a process that dies loses what it held. Choose the
 ``task`` mode when events must survive that.
