@@ -102,6 +102,11 @@ DEFAULTS: dict[str, Any] = {
     # (request) -> (user_id, user_info dict) giving the member's identity; None: the
     # user's pk and {"name": full name or username} (offer_realtime.views.presence_user).
     "PRESENCE_USER": None,
+    # Per-offer locks on the database (PostgreSQL advisory locks, SQLite lock files)
+    # around each delivery attempt, so one offer's events sent by several processes reach
+    # Pusher in order (offer_realtime.ordering). Turn off behind a transaction-pooling
+    # PgBouncer, which breaks session locks.
+    "ORDERING": True,
 }
 
 DELIVERY_MODES = ("inline", "background", "task")
@@ -287,6 +292,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "TASK_BACKEND": ("offer_realtime.E119", _text),
     "TASK_QUEUE": ("offer_realtime.E120", _text),
     "PRESENCE_USER": ("offer_realtime.E121", _optional_dotted_path),
+    "ORDERING": ("offer_realtime.E123", _boolean),
 }
 
 #: The same for the top-level ``PUSHER_*`` settings.
@@ -368,6 +374,7 @@ class OfferRealtimeSettings:
     task_backend: str
     task_queue: str
     presence_user: str | None = None
+    ordering: bool = True
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
     #: Values that could not be used (their defaults are used instead); reported by checks.

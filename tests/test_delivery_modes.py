@@ -490,9 +490,12 @@ class TestTaskMode:
         with task_mode(stub, backend="db"):
             Offer.objects.create(hotel=hotel, title="x")
             call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
-            follow_up = DBTaskResult.objects.get(task_path="offer_realtime.tasks.send_offer_events")
+            # The same task again, for the next attempt: it reads the row again (ordering).
+            first, follow_up = DBTaskResult.objects.filter(
+                task_path="offer_realtime.tasks.deliver_offer_changes").order_by("enqueued_at")
             assert follow_up.run_after is not None
-            assert follow_up.args_kwargs["args"][1] == 2  # attempt
+            assert follow_up.args_kwargs["args"][1:3] == first.args_kwargs["args"][1:2] + [2]  # using, attempt
+            assert len(follow_up.args_kwargs["args"][3]) == 1  # the one event id still to send
             import time
 
             time.sleep(0.1)

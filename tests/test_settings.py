@@ -70,6 +70,7 @@ BAD_VALUES = {
     "TASK_QUEUE": ("offer_realtime.E120", [7, None, ""]),
     "PRESENCE_USER": ("offer_realtime.E121", [5, "not a path", "nodots", ["a.b"]]),
     "PHOTO_URL": ("offer_realtime.E122", [5, "not a path", ["a.b"], lambda offer: None]),
+    "ORDERING": ("offer_realtime.E123", ["sometimes", None, 2, [True]]),
 }
 
 BAD_PUSHER_VALUES = {
