@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from django.core.management import call_command
@@ -340,8 +341,18 @@ class TestExitFlush:
         # the upper margin only absorbs thread scheduling on a busy machine.
         assert 0.3 <= elapsed <= 0.6 + 1.5
         assert stub.events() == []
-        assert "0 event(s) sent, 0 given up, 25 left unsent" in caplog.text
-        assert metrics.snapshot()["unsent_at_exit"] == 25
+        # On a busy machine one batch may still be in its (failing) HTTP call at the
+        # deadline: it is reported apart, as of unknown outcome. Either way all 25 are
+        # accounted for, and only the ones known unsent are counted as such.
+        report = re.search(
+            r"0 event\(s\) sent, 0 given up, (\d+) left unsent(?:; (\d+) event\(s\) in an HTTP call still running)?",
+            caplog.text,
+        )
+        assert report, caplog.text
+        unsent, running = int(report[1]), int(report[2] or 0)
+        assert unsent + running == 25
+        assert running <= 10  # at most one batch is in flight
+        assert metrics.snapshot()["unsent_at_exit"] == unsent
 
     def test_the_report_counts_what_was_sent_and_given_up(self, stub, caplog):
         caplog.set_level(logging.INFO, logger="offer_realtime")
