@@ -11,6 +11,7 @@ that caused it has already succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from offer_realtime import backends, events, metrics, photos, sender, signals
+from offer_realtime import backends, events, metrics, ordering, photos, sender, signals
 from offer_realtime.changes import Action, Change, event_id, group_key
 from offer_realtime.redaction import redact_exception
 from offer_realtime.retry import is_transient, may_be_one_events_fault
@@ -516,13 +517,77 @@ def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) ->
     if mode == "background":
         sender.get_sender().submit_changes(changes, using)
         return
+    # A testing override applies to what is delivered while it is in force, and only that;
+    # it reaches no Pusher, so there is nothing to order across processes. Otherwise the
+    # offers' locks are held while reading, building and sending: inline, that is the
+    # request's thread (after its commit), which may wait there for another process's
+    # delivery of the same offer, at most LOCK_WAIT_TIMEOUTS * TIMEOUT.
+    backend = backends.get_backend() if backends.overridden() else None
+    with offers_in_order(changes, using) if backend is None else contextlib.nullcontext():
+        try:
+            batch = build_events(changes, using)
+        except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
+            logger.exception("Could not build offer events for %d change(s).", len(changes))
+            return
+        send_batch(batch, backend=backend)
+
+
+#: How long a delivery waits for an offer's lock held by another process's delivery, in
+#: multiples of ``TIMEOUT``: that delivery holds it for one attempt (a read and one or two
+#: Pusher calls of at most ``TIMEOUT`` each).
+LOCK_WAIT_TIMEOUTS = 4
+
+#: The events a change can give (an ``offers-updated`` sync keeps its event's id).
+_EVENT_NAMES = (events.OFFER_CREATED, events.OFFER_UPDATED, events.OFFER_DELETED, events.OFFER_IMAGE_UPDATED)
+
+
+def offers_in_order(
+    changes: Sequence[Change], using: str, *, max_wait: float | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """The cross-process locks of the offers of ``changes`` on ``using`` (:mod:`offer_realtime.ordering`).
+
+    Every delivery mode holds them around one attempt: read the committed rows, build the
+    events, send them. So one offer's events reach Pusher in the order of its committed
+    states, whichever processes send them, and a created/updated event read after the
+    offer's delete is not sent. Released between retries (the rows are read again).
+    The wait is at most ``LOCK_WAIT_TIMEOUTS * TIMEOUT`` seconds, or ``max_wait``. No
+    lock with ``ORDERING`` off.
+    """
+    conf = get_settings()
+    if not conf.ordering:
+        return contextlib.nullcontext()
     try:
-        batch = build_events(changes, using)
-    except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
-        logger.exception("Could not build offer events for %d change(s).", len(changes))
-        return
-    # A testing override applies to what is delivered while it is in force, and only that.
-    send_batch(batch, backend=backends.get_backend() if backends.overridden() else None)
+        label = get_model()._meta.label_lower
+    except Exception:  # noqa: BLE001 - a bad MODEL setting: building reports it
+        return contextlib.nullcontext()
+    timeout = LOCK_WAIT_TIMEOUTS * conf.timeout
+    if max_wait is not None:
+        timeout = min(timeout, max_wait)
+    return ordering.offers_locked(using, label, [c.offer_id for c in changes], timeout=timeout)
+
+
+def still_to_send(changes: Sequence[Change], retry: Sequence[events.Event]) -> tuple[list[Change], set[str]]:
+    """For a retry: the changes behind the ``retry`` events, and those events' ids.
+
+    The next attempt builds these changes again from the rows as they are then and sends
+    only the events with these ids (:func:`only_events`): what was sent is not sent again,
+    and an offer deleted meanwhile gives no created/updated event (deleted wins).
+    """
+    ids = {event.data["event_id"] for event in retry if "event_id" in event.data}
+    names = [(name, audience.name) for name in _EVENT_NAMES for audience in audiences()]
+    return [c for c in changes if any(event_id(c, name, audience) in ids for name, audience in names)], ids
+
+
+def only_events(built: list[events.Event], ids: set[str] | None) -> list[events.Event]:
+    """``built`` restricted to the event ids ``ids`` (all when None); a DEBUG line for the
+    events of offers deleted since the previous attempt, which are not sent."""
+    if ids is None:
+        return built
+    kept = [event for event in built if event.data.get("event_id") in ids]
+    if len(kept) < len(ids):
+        logger.debug("%d event(s) to retry not sent: their offers were deleted since the last attempt.",
+                     len(ids) - len(kept))
+    return kept
 
 
 def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:

@@ -3,7 +3,8 @@
 ``offer_realtime.metrics.snapshot()`` returns e.g. ``{"sent": 120, "failed": 3,
 "retried": 2, "given_up": 1, "dropped_queue_full": 0, "dropped_oversize": 0, "enqueued": 0,
 "task_fallback": 0}``. ``task_fallback`` counts committed changes that task mode could not
-enqueue (outbox insert or task backend failed), sent by the background sender instead.
+enqueue (outbox insert or task backend failed), sent by the background sender instead;
+``lock_timeouts`` deliveries that went on without an offer's cross-process lock (``ordering``).
 Counts are per process (each gunicorn worker has its own) and since start or reset.
 """
 
@@ -21,6 +22,7 @@ COUNTERS = (
     "dropped_oversize",
     "enqueued",
     "unsent_at_exit",  # background: events (or changes) still held when the exit flush's bound ran out
+    "lock_timeouts",  # deliveries that went on without an offer's cross-process lock (ordering.py)
     "task_fallback",  # task: committed changes the outbox or task backend could not take, sent in the background
 )
 

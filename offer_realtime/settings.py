@@ -110,6 +110,11 @@ DEFAULTS: dict[str, Any] = {
     # (request) -> (user_id, user_info dict) giving the member's identity; None: the
     # user's pk and {"name": full name or username} (offer_realtime.views.presence_user).
     "PRESENCE_USER": None,
+    # Per-offer locks on the database (PostgreSQL advisory locks, SQLite lock files)
+    # around each delivery attempt, so one offer's events sent by several processes reach
+    # Pusher in order (offer_realtime.ordering). Turn off behind a transaction-pooling
+    # PgBouncer, which breaks session locks.
+    "ORDERING": True,
 }
 
 DELIVERY_MODES = ("inline", "background", "task")
@@ -304,9 +309,10 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "TASK_BACKEND": ("offer_realtime.E119", _text),
     "TASK_QUEUE": ("offer_realtime.E120", _text),
     "PRESENCE_USER": ("offer_realtime.E121", _optional_dotted_path),
-    "PUBLIC_SERIALIZER": ("offer_realtime.E123", _optional_class_path),
-    "PUBLIC_CHANNEL": ("offer_realtime.E124", _text),
-    "ACTIVE_FIELD": ("offer_realtime.E125", _identifier),
+    "ORDERING": ("offer_realtime.E123", _boolean),
+    "PUBLIC_SERIALIZER": ("offer_realtime.E124", _optional_class_path),
+    "PUBLIC_CHANNEL": ("offer_realtime.E125", _text),
+    "ACTIVE_FIELD": ("offer_realtime.E126", _identifier),
 }
 
 #: The same for the top-level ``PUSHER_*`` settings.
@@ -388,6 +394,7 @@ class OfferRealtimeSettings:
     task_backend: str
     task_queue: str
     presence_user: str | None = None
+    ordering: bool = True
     #: Audiences: the guests' serializer (None: off), channel template and active field.
     public_serializer: str | None = None
     public_channel: str = "hotel-{hotel_slug}"

@@ -19,9 +19,11 @@ If the outbox insert or the task backend fails, the write still succeeds and the
 committed changes fall back to the background sender of the writing process
 (``delivery.fall_back_to_background``: an ERROR line, counted as ``task_fallback``).
 
-The worker reads the committed offers, builds the events and sends them. A transient
-failure is retried with capped exponential backoff: by enqueueing a follow-up task with
-``run_after`` where the backend supports deferring, otherwise by waiting in the worker.
+The worker reads the committed offers, builds the events and sends them, holding the
+offers' cross-process locks from the read to the end of the send
+(:mod:`offer_realtime.ordering`). A transient failure is retried with capped exponential
+backoff, reading the rows again: by enqueueing a follow-up task with ``run_after`` where
+the backend supports deferring, otherwise by waiting in the worker.
 After ``RETRY_ATTEMPTS`` the events are given up with an ERROR log line.
 """
 
@@ -106,18 +108,49 @@ def event_from_json(data: dict[str, Any]) -> Event:
 
 
 @task()
-def deliver_offer_changes(changes: list[dict[str, Any]], using: str) -> None:
-    """Build the events of committed changes from the committed rows and send them."""
-    from offer_realtime.delivery import build_events
+def deliver_offer_changes(
+    changes: list[dict[str, Any]], using: str, attempt: int = 1, event_ids: list[str] | None = None
+) -> None:
+    """Build the events of committed changes from the committed rows and send them.
 
-    batch = build_events([change_from_json(c) for c in changes], using)
-    _send_with_retries(batch, attempt=1)
+    A retry is this task again with the next ``attempt`` and the ``event_ids`` still to
+    send: it reads the rows again, so an offer deleted meanwhile gets no created/updated
+    event after its offer-deleted.
+    """
+    only = None if event_ids is None else set(event_ids)
+    _deliver_with_retries([change_from_json(c) for c in changes], using, attempt, only)
 
 
 @task()
 def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
-    """Send already built events again (a retry after a transient failure)."""
+    """Send already built events again: the retries enqueued by earlier versions of this
+    package, which retried built events; retries are now :func:`deliver_offer_changes`."""
     _send_with_retries([event_from_json(e) for e in events], attempt=attempt)
+
+
+def _deliver_with_retries(changes: list[Change], using: str, attempt: int, only: set[str] | None) -> None:
+    """Attempts at ``changes``, each holding the offers' cross-process locks from the read
+    of the committed rows to the end of the send (``delivery.offers_in_order``); released
+    between attempts."""
+    from offer_realtime import delivery
+
+    conf = get_settings()
+    while True:
+        with delivery.offers_in_order(changes, using):
+            batch = delivery.only_events(delivery.build_events(changes, using), only)
+            retry = delivery.send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
+        if not retry:
+            return
+        changes, only = delivery.still_to_send(changes, retry)
+        delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
+        attempt += 1
+        follow_up = _task(deliver_offer_changes)
+        if follow_up.get_backend().supports_defer:
+            run_after = timezone.now() + datetime.timedelta(seconds=delay)
+            follow_up.using(run_after=run_after).enqueue([change_to_json(c) for c in changes], using, attempt,
+                                                         sorted(only))
+            return
+        time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
 
 
 def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
@@ -131,7 +164,7 @@ def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
             return
         delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
         attempt += 1
-        follow_up = send_offer_events.using(backend=conf.task_backend, queue_name=conf.task_queue)
+        follow_up = _task(send_offer_events)
         if follow_up.get_backend().supports_defer:
             run_after = timezone.now() + datetime.timedelta(seconds=delay)
             follow_up.using(run_after=run_after).enqueue([event_to_json(e) for e in batch], attempt)

@@ -402,3 +402,18 @@ def test_write_path_runs_no_extra_query(transactional_db, hotel):
         assert sender.get_sender().flush(5)
     # UPDATE; the delete's cascade lookups, DELETE: nothing read for the audiences.
     assert not [q for q in queries if "is_active" in q["sql"] and q["sql"].startswith("SELECT")]
+
+
+def test_a_retry_maps_public_events_back_to_their_change(audiences, hotel):
+    """The background sender and the task worker retry only the events still to send,
+    found again by event id: a public event's id must lead back to its change."""
+    from django.utils import timezone
+
+    from offer_realtime import delivery
+
+    offer = make(hotel)
+    change = Change(Action.CREATED, offer.pk, timezone.now())
+    public = [e for e in delivery.build_events([change], "default") if e.channel == PUBLIC]
+    changes, ids = delivery.still_to_send([change], public)
+    assert changes == [change] and ids == {public[0].data["event_id"]}
+    assert delivery.only_events(delivery.build_events(changes, "default"), ids) == public

@@ -70,9 +70,10 @@ BAD_VALUES = {
     "TASK_QUEUE": ("offer_realtime.E120", [7, None, ""]),
     "PRESENCE_USER": ("offer_realtime.E121", [5, "not a path", "nodots", ["a.b"]]),
     "PHOTO_URL": ("offer_realtime.E122", [5, "not a path", ["a.b"], lambda offer: None]),
-    "PUBLIC_SERIALIZER": ("offer_realtime.E123", [5, "not a path", "nodots", ["a.b"]]),
-    "PUBLIC_CHANNEL": ("offer_realtime.E124", [None, 7, ""]),
-    "ACTIVE_FIELD": ("offer_realtime.E125", [None, 7, "", "is active"]),
+    "ORDERING": ("offer_realtime.E123", ["sometimes", None, 2, [True]]),
+    "PUBLIC_SERIALIZER": ("offer_realtime.E124", [5, "not a path", "nodots", ["a.b"]]),
+    "PUBLIC_CHANNEL": ("offer_realtime.E125", [None, 7, ""]),
+    "ACTIVE_FIELD": ("offer_realtime.E126", [None, 7, "", "is active"]),
 }
 
 BAD_PUSHER_VALUES = {
