@@ -10,6 +10,8 @@ reads from the environment (``DATABASE_URL``, ``PUSHER_*``, ``OFFER_REALTIME_DEL
 - ``BENCH_REALTIME_INSTALLED``: ``0`` removes ``offer_realtime`` from
   ``INSTALLED_APPS`` (no receivers, no change tracking). Default ``1``.
 - ``BENCH_TASK_QUEUE``: the task queue of the ``task`` delivery mode. Default ``default``.
+- ``BENCH_ORDERING``: ``0`` sets ``OFFER_REALTIME["ORDERING"] = False`` (no per-offer
+  locks across processes). Default ``1``.
 
 The task store is django-tasks-db on the same database (the outbox setup), and
 ``DEBUG`` is off so that Django does not record every query.
@@ -41,6 +43,7 @@ OFFER_REALTIME = {
     **_EXAMPLE_OFFER_REALTIME,
     "ENABLED": os.environ.get("BENCH_REALTIME_ENABLED", "1") != "0",
     "TASK_QUEUE": _TASK_QUEUE,
+    "ORDERING": os.environ.get("BENCH_ORDERING", "1") != "0",
 }
 
 # Only warnings and errors: request-time logging would be measured too.

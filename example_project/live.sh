@@ -9,8 +9,14 @@
 # offers in a second tab, the admin or with the printed curl: every open board and guest
 # page of that hotel updates. Ctrl-C stops both servers.
 #
+# Audiences are on: the staff board listens on the private channel private-hotel-<slug>
+# (every offer, the staff serializer), the guest page on the public hotel-<slug> (active
+# offers only, hotel.serializers.OfferPublicSerializer). OFFER_REALTIME_PUBLIC_SERIALIZER=""
+# turns them off (then OFFER_REALTIME_CHANNEL=hotel-{hotel_slug} gives today's one channel).
+#
 # Environment: PYTHON (default .venv/bin/python, else python3), DJANGO_PORT (8000),
-# SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (e.g. private-hotel-{hotel_slug}).
+# SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (default private-hotel-{hotel_slug}),
+# OFFER_REALTIME_PUBLIC_SERIALIZER (default hotel.serializers.OfferPublicSerializer).
 # Needs Node >= 20 and npm; the Node packages come from the lock files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +44,11 @@ if port_busy "$DJANGO_PORT"; then say "port $DJANGO_PORT is in use; set DJANGO_P
 # Local-only credentials, shared by soketi and the example project's PUSHER_* settings.
 export PUSHER_APP_ID=100001 PUSHER_KEY=local-board-key PUSHER_SECRET=local-board-secret
 export PUSHER_HOST=127.0.0.1 PUSHER_PORT=$SOKETI_PORT PUSHER_SSL=false
+
+# Audiences: staff on the private channel, guests on the public one (see above).
+staff_channel='private-hotel-{hotel_slug}'
+export OFFER_REALTIME_CHANNEL=${OFFER_REALTIME_CHANNEL:-$staff_channel}
+export OFFER_REALTIME_PUBLIC_SERIALIZER=${OFFER_REALTIME_PUBLIC_SERIALIZER-hotel.serializers.OfferPublicSerializer}
 
 workdir=$(mktemp -d)
 soketi_pid=
@@ -89,5 +100,8 @@ say "staff board: http://127.0.0.1:$DJANGO_PORT/staff/  (log in as above)"
 for slug in killarney galway; do
   say "guest page:  http://127.0.0.1:$DJANGO_PORT/hotels/$slug/offers/  (no login)"
 done
+if [ -n "$OFFER_REALTIME_PUBLIC_SERIALIZER" ]; then
+  say "audiences: staff on $OFFER_REALTIME_CHANNEL, guests on hotel-{hotel_slug} (active offers, $OFFER_REALTIME_PUBLIC_SERIALIZER)"
+fi
 say "Ctrl-C stops Django and soketi"
 "$PYTHON" example_project/manage.py runserver "127.0.0.1:$DJANGO_PORT"

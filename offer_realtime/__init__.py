@@ -50,7 +50,10 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
         change = Change(Action.CREATED, offer.pk, now, socket_id=current_socket_id())
     else:
         photo = action is Action.IMAGE_UPDATED
+        # Audiences: what guests saw before a write that bypassed signals is unknown.
+        unknown_active = get_settings().audiences and not photo
         change = Change(
-            Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo, socket_id=current_socket_id()
+            Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo,
+            active_changed=unknown_active, socket_id=current_socket_id()
         )
     transactions.record(change, using)

@@ -44,6 +44,12 @@ class Change:
     #: hotel's channel where events are built, so the write runs no query for it.
     hotel_changed: bool = False
     previous_hotel: Any = None
+    #: Audiences (only recorded when the public audience is on): for UPDATED, whether
+    #: ACTIVE_FIELD may have changed in this transaction, and ``was_active`` its value
+    #: before (from the loaded values, no query; None: unknown). For DELETED,
+    #: ``was_active`` is its value when deleted (None: unknown).
+    active_changed: bool = False
+    was_active: bool | None = None
     #: For DELETED: captured before the row is removed.
     offer_title: str | None = None
     channel: str | None = None
@@ -62,7 +68,10 @@ class Change:
     def signature(self) -> tuple:
         """What decides this change's events (the committed row gives the rest): two
         changes with the same signature give the same events."""
-        return (self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel)
+        return (
+            self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel,
+            self.active_changed, self.was_active,
+        )
 
 
 def _merge(earlier: Change, later: Change) -> list[Change]:
@@ -78,6 +87,9 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
         if earlier.hotel_changed and not later.hotel_changed:
             # Moved, then deleted: the board that still shows it is the first hotel's.
             later = replace(later, hotel_changed=True, previous_hotel=earlier.previous_hotel)
+        if earlier.active_changed:
+            # (De)activated, then deleted: guests saw it as it was before the transaction.
+            later = replace(later, was_active=earlier.was_active)
         return [later]
     if earlier.action is Action.CREATED:
         # Created, then changed: one offer-created with the final (committed) state.
@@ -101,6 +113,9 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
             # there shows when events are built (the committed row's hotel is that one).
             hotel_changed=earlier.hotel_changed or later.hotel_changed,
             previous_hotel=earlier.previous_hotel if earlier.hotel_changed else later.previous_hotel,
+            # Likewise the active state guests saw: the one before the transaction.
+            active_changed=earlier.active_changed or later.active_changed,
+            was_active=earlier.was_active if earlier.active_changed else later.was_active,
         )
     ]
 
@@ -127,6 +142,17 @@ def coalesce(changes: list[Change]) -> list[Change]:
 _EVENT_ID_NAMESPACE = uuid.UUID("0b7e1f62-6a9a-4d55-9a43-2f0c3e5a8d11")
 
 
-def event_id(change: Change, event_name: str) -> str:
-    """The id of the ``event_name`` event for ``change``: unique, and stable across retries."""
-    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{change.transaction_key}:{change.offer_id}:{event_name}"))
+def event_id(change: Change, event_name: str, audience: str | None = None) -> str:
+    """The id of the ``event_name`` event for ``change``: unique, and stable across retries.
+
+    ``audience``: None for the staff (or only) audience, whose ids are as they always
+    were; another audience's events get ids of their own.
+    """
+    key = f"{change.transaction_key}:{change.offer_id}:{event_name}"
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, key if audience is None else f"{key}:{audience}"))
+
+
+def group_key(change: Change) -> str:
+    """The :attr:`~offer_realtime.events.Event.group` of ``change``'s events (every audience's),
+    which go to Pusher in one call."""
+    return f"{change.transaction_key}:{change.offer_id}"

@@ -11,6 +11,7 @@ that caused it has already succeeded.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 from collections.abc import Sequence
@@ -20,10 +21,11 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
-from offer_realtime import backends, events, metrics, photos, sender, signals
-from offer_realtime.changes import Action, Change, event_id
+from offer_realtime import backends, events, metrics, ordering, photos, sender, signals
+from offer_realtime.changes import Action, Change, event_id, group_key
+from offer_realtime.redaction import redact_exception
 from offer_realtime.retry import is_transient, may_be_one_events_fault
-from offer_realtime.settings import get_model, get_serializer_class, get_settings
+from offer_realtime.settings import get_model, get_public_serializer_class, get_serializer_class, get_settings
 
 logger = logging.getLogger("offer_realtime")
 
@@ -37,13 +39,16 @@ def resolve_attribute_path(obj: Any, path: Sequence[str]) -> Any:
     return obj
 
 
-def channel_for_offer(offer: models.Model) -> str:
-    """The channel an offer's events go to (raises InvalidChannelName or AttributeError)."""
+def channel_for_offer(offer: models.Model, template: str | None = None) -> str:
+    """The channel an offer's events go to (raises InvalidChannelName or AttributeError).
+
+    ``template``: another audience's channel template; default ``CHANNEL``.
+    """
     conf = get_settings()
     slug = resolve_attribute_path(offer, conf.hotel_slug_path)
     if slug is None:
         raise events.InvalidChannelName(f"offer {offer.pk} has no hotel slug ({conf.hotel_slug} is None)")
-    return events.channel_for(conf.channel, str(slug))
+    return events.channel_for(conf.channel if template is None else template, str(slug))
 
 
 def photo_url(offer: models.Model) -> str | None:
@@ -85,14 +90,13 @@ def _hotel_link(model: type[models.Model]) -> Any:
     return field if getattr(field, "concrete", False) else None
 
 
-def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str]:
-    """``{old value of the hotel link: that hotel's channel}`` for offers that moved.
+def _previous_slugs(values: set[Any], link: Any, using: str) -> dict[Any, str]:
+    """``{old value of the hotel link: that hotel's slug}`` for offers that moved.
 
     One query for all of them (none when ``HOTEL_SLUG`` is a field of the offer itself);
-    a hotel deleted since, or one without a valid channel, is left out.
+    a hotel deleted since is left out.
     """
-    conf = get_settings()
-    path = conf.hotel_slug_path
+    path = get_settings().hotel_slug_path
     values = {value for value in values if value is not None}
     if not values or link is None:
         return {}
@@ -108,15 +112,41 @@ def _previous_channels(values: set[Any], link: Any, using: str) -> dict[Any, str
         slugs = {getattr(hotel, key): resolve_attribute_path(hotel, rest) for hotel in queryset}
     else:
         return {}
-    channels = {}
-    for value, slug in slugs.items():
-        if slug is None:
-            continue
-        try:
-            channels[value] = events.channel_for(conf.channel, str(slug))
-        except events.InvalidChannelName as exc:
-            logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
-    return channels
+    return {value: str(slug) for value, slug in slugs.items() if slug is not None}
+
+
+def _previous_channel(template: str, slugs: dict[Any, str], value: Any) -> str | None:
+    """The channel (from ``template``) of the hotel an offer left, or None (gone, invalid)."""
+    slug = slugs.get(value)
+    if slug is None:
+        return None
+    try:
+        return events.channel_for(template, slug)
+    except events.InvalidChannelName as exc:
+        logger.error("An offer left hotel %s, whose channel is invalid: %s", value, exc)
+        return None
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who gets a change's events: a channel template, a serializer, and whether only
+    active offers are shown to it (README, "Audiences")."""
+
+    #: None for the staff audience (the only one without audiences): event ids as always.
+    name: str | None
+    channel: str
+    public: bool = False
+
+    def serializer_class(self) -> Any:
+        """The serializer whose data goes into this audience's offer-created/updated."""
+        return get_public_serializer_class() if self.public else get_serializer_class()
+
+
+def audiences() -> list[Audience]:
+    """The staff audience on ``CHANNEL``, and with ``PUBLIC_SERIALIZER`` the public one."""
+    conf = get_settings()
+    staff = Audience(None, conf.channel)
+    return [staff, Audience("public", conf.public_channel, public=True)] if conf.audiences else [staff]
 
 
 def within_limits(event: events.Event) -> events.Event | None:
@@ -137,6 +167,7 @@ def within_limits(event: events.Event) -> events.Event | None:
         sync,
         data={**sync.data, **{key: event.data[key] for key in events.IDENTITY_KEYS if key in event.data}},
         socket_id=event.socket_id,
+        group=event.group,
     )
     if sync.size() <= limit:
         logger.warning(
@@ -159,10 +190,11 @@ def build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     return [fitted for event in built if (fitted := within_limits(event)) is not None]
 
 
-def _finish(event: events.Event, change: Change) -> events.Event:
-    # What every event carries besides its contract payload: identity and origin.
-    event = events.with_identity(event, event_id(change, event.name), change.changed_at)
-    return replace(event, socket_id=change.socket_id)
+def _finish(event: events.Event, change: Change, audience: Audience) -> events.Event:
+    # What every event carries besides its contract payload: identity and origin; with
+    # audiences, the group that keeps a change's events of every audience in one call.
+    event = events.with_identity(event, event_id(change, event.name, audience.name), change.changed_at)
+    return replace(event, socket_id=change.socket_id, group=group_key(change) if get_settings().audiences else None)
 
 
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
@@ -180,61 +212,145 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
             or (c.offer_id in offers and getattr(offers[c.offer_id], link.attname) != c.previous_hotel)
         )
     ]
-    previous = _previous_channels({c.previous_hotel for c in moves}, link, using) if moves else {}
+    previous = _previous_slugs({c.previous_hotel for c in moves}, link, using) if moves else {}
     moved = {id(c) for c in moves}
-    serializer_class = None
     built: list[events.Event] = []
     for change in changes:
-        try:
-            if change.action is Action.DELETED:
-                # Moved, then deleted: the board that still shows it is the old hotel's.
-                channel = previous.get(change.previous_hotel, change.channel) if id(change) in moved else change.channel
-                built.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title), change))
-                continue
-            offer = offers.get(change.offer_id)
-            if offer is None:
-                # Deleted by another transaction since; its own offer-deleted follows.
-                logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
-                continue
-            title = getattr(offer, "title", str(offer))
-            moved_from = previous.get(change.previous_hotel) if id(change) in moved else None
+        for audience in audiences():
+            # Every audience's events of one change are next to each other (one Pusher call).
+            builder = _public_events if audience.public else _staff_events
+            out: list[events.Event] = []
             try:
-                channel = channel_for_offer(offer)
-            except Exception:
-                if moved_from is not None:
-                    # Gone from the old board, even though the new hotel cannot get events.
-                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
-                raise
-            if id(change) in moved and moved_from != channel:
-                # Moved to another hotel: gone from the old board, created (whole) on the new.
-                if moved_from is not None:
-                    built.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change))
-                serializer_class = serializer_class or get_serializer_class()
-                data = serializer_class(offer, context={}).data
-                built.append(_finish(events.offer_created(channel, offer.pk, data), change))
-                continue
-            # (Another hotel on the same channel is still a change for that board.)
-            fields_changed = change.fields_changed or id(change) in moved
-            url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
-            # A cleared photo is not an image event (the frontend would show "null?t=..."):
-            # the whole offer, with its null photo_url, goes in offer-updated.
-            if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
-                serializer_class = serializer_class or get_serializer_class()
-                data = serializer_class(offer, context={}).data
-                builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
-                built.append(_finish(builder(channel, offer.pk, data), change))
-            if url is not None:
-                built.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change))
-        except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
-            logger.error(
-                "Could not build the %s event for offer %s: %s",
-                change.action.value,
-                change.offer_id,
-                exc,
-                exc_info=not isinstance(exc, events.InvalidChannelName),
-                extra={"offer_id": change.offer_id, "action": change.action.value},
-            )
+                builder(change, offers.get(change.offer_id), audience, previous, id(change) in moved, out)
+            except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
+                logger.error(
+                    "Could not build the %s event for offer %s%s: %s",
+                    change.action.value,
+                    change.offer_id,
+                    f" ({audience.name} audience)" if audience.name else "",
+                    exc,
+                    exc_info=not isinstance(exc, events.InvalidChannelName),
+                    extra={"offer_id": change.offer_id, "action": change.action.value},
+                )
+            built.extend(out)
     return built
+
+
+def _staff_events(
+    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+) -> None:
+    """The staff audience's events (the only audience without audiences): every offer."""
+    if change.action is Action.DELETED:
+        # Moved, then deleted: the board that still shows it is the old hotel's.
+        channel = (_previous_channel(audience.channel, previous, change.previous_hotel) if moved else None) or change.channel
+        if channel is None:  # a deletion always records its channel and title
+            raise events.InvalidChannelName(f"offer {change.offer_id} was deleted without a channel")
+        out.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title or ""), change, audience))
+        return
+    if offer is None:
+        # Deleted by another transaction since; its own offer-deleted follows.
+        logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
+        return
+    title = getattr(offer, "title", str(offer))
+    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    try:
+        channel = channel_for_offer(offer, audience.channel)
+    except Exception:
+        if moved_from is not None:
+            # Gone from the old board, even though the new hotel cannot get events.
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change, audience))
+        raise
+    if moved and moved_from != channel:
+        # Moved to another hotel: gone from the old board, created (whole) on the new.
+        if moved_from is not None:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change, audience))
+        data = audience.serializer_class()(offer, context={}).data
+        out.append(_finish(events.offer_created(channel, offer.pk, data), change, audience))
+        return
+    # (Another hotel on the same channel is still a change for that board.)
+    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
+
+
+def _update_events(
+    change: Change, offer: Any, audience: Audience, channel: str, title: str, fields_changed: bool,
+    out: list[events.Event],
+) -> None:
+    """offer-created, or offer-updated and/or offer-image-updated, for an offer this audience sees."""
+    url = photo_url(offer) if change.action is not Action.CREATED and change.photo_changed else None
+    # A cleared photo is not an image event (the frontend would show "null?t=..."):
+    # the whole offer, with its null photo_url, goes in offer-updated.
+    if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
+        data = _offer_data(offer, audience)
+        builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
+        out.append(_finish(builder(channel, offer.pk, data), change, audience))
+    if url is not None:
+        out.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change, audience))
+
+
+def _offer_data(offer: Any, audience: Audience) -> dict[str, Any]:
+    data = audience.serializer_class()(offer, context={}).data
+    return events.public_offer_data(data) if audience.public else data
+
+
+def _public_events(
+    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+) -> None:
+    """The public audience's events: active offers only, built with the public serializer.
+
+    What guests saw is the offer's active state before the transaction (``was_active``,
+    from the loaded values); what they should see is the committed row's. Becoming
+    active is an offer-created, becoming inactive an offer-deleted; an offer that stays
+    inactive sends nothing. When the state before is unknown (a deferred field, a write
+    that bypassed signals), an active offer gets offer-updated (the public view adds or
+    replaces it) and an inactive one offer-deleted without its title.
+    """
+    conf = get_settings()
+    if change.action is Action.DELETED:
+        if change.was_active is False:
+            return  # guests never saw it
+        slug = previous.get(change.previous_hotel) if moved else None
+        if slug is None:
+            slug = events.hotel_slug_from_channel(conf.channel, change.channel or "")
+        channel = events.channel_for(audience.channel, slug) if slug is not None else None
+        if channel is None:
+            raise events.InvalidChannelName(f"no public channel for the hotel of {change.channel!r}")
+        title = (change.offer_title or "") if change.was_active else ""
+        out.append(_finish(events.offer_deleted(channel, change.offer_id, title), change, audience))
+        return
+    if offer is None:
+        return
+    title = getattr(offer, "title", str(offer))
+    now = bool(getattr(offer, conf.active_field))
+    if change.action is Action.CREATED:
+        before: bool | None = False
+    else:
+        before = change.was_active if change.active_changed else now
+    # Never show guests the title of an offer they may not have seen.
+    gone_title = title if before else ""
+    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    try:
+        channel = channel_for_offer(offer, audience.channel)
+    except Exception:
+        if moved_from is not None and before is not False:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, gone_title), change, audience))
+        raise
+    if moved and moved_from != channel:
+        if moved_from is not None and before is not False:
+            out.append(_finish(events.offer_deleted(moved_from, offer.pk, gone_title), change, audience))
+        if now:
+            out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    if not now:
+        if before is not False:
+            out.append(_finish(events.offer_deleted(channel, offer.pk, gone_title), change, audience))
+        return
+    if before is False:
+        out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    if before is None:
+        out.append(_finish(events.offer_updated(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        return
+    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
 
 
 class Outcome(enum.Enum):
@@ -342,6 +458,7 @@ def _record_failure(
 ) -> None:
     """Count, log and signal a failed send of ``batch``. ``split``: the batch will be sent
     again one event at a time (counted as retried, one log line, not final)."""
+    redact_exception(exc)  # no signed Pusher URL in the log lines and signal below
     metrics.increment("failed", len(batch))
     metrics.increment("retried" if retry or split else "given_up", len(batch))
     if split:
@@ -373,30 +490,116 @@ def _record_failure(
 
 
 def deliver(changes: Sequence[Change], using: str, *, enqueued: bool = False) -> None:
-    """After commit: hand committed changes to the configured delivery mode.
+    """After commit: hand committed changes to the configured delivery mode; never raise.
 
     ``inline`` builds and sends here; ``background`` queues the changes for the sender
     thread, which builds and sends; ``task`` enqueues them for the task worker, which
     builds and sends (``enqueued``: an outbox already enqueued them inside the
-    transaction). The testing helpers (a backend override) always deliver inline.
+    transaction). When the task framework or backend fails, the changes fall back to
+    the background sender (:func:`fall_back_to_background`). The testing helpers (a
+    backend override) always deliver inline.
     """
     conf = get_settings()
     if not conf.enabled:
         return
     mode = "inline" if backends.overridden() else conf.delivery
     if mode == "task":
-        from offer_realtime import tasks
-
-        if not enqueued:
-            tasks.enqueue_changes(changes, using)
+        if enqueued:
+            return
+        try:
+            from offer_realtime import tasks
+        except ImportError:
+            fall_back_to_background(changes, using, "Django's task framework is not installed")
+            return
+        if not tasks.enqueue_changes(changes, using):
+            fall_back_to_background(changes, using, "the task backend failed")
         return
     if mode == "background":
         sender.get_sender().submit_changes(changes, using)
         return
+    # A testing override applies to what is delivered while it is in force, and only that;
+    # it reaches no Pusher, so there is nothing to order across processes. Otherwise the
+    # offers' locks are held while reading, building and sending: inline, that is the
+    # request's thread (after its commit), which may wait there for another process's
+    # delivery of the same offer, at most LOCK_WAIT_TIMEOUTS * TIMEOUT.
+    backend = backends.get_backend() if backends.overridden() else None
+    with offers_in_order(changes, using) if backend is None else contextlib.nullcontext():
+        try:
+            batch = build_events(changes, using)
+        except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
+            logger.exception("Could not build offer events for %d change(s).", len(changes))
+            return
+        send_batch(batch, backend=backend)
+
+
+#: How long a delivery waits for an offer's lock held by another process's delivery, in
+#: multiples of ``TIMEOUT``: that delivery holds it for one attempt (a read and one or two
+#: Pusher calls of at most ``TIMEOUT`` each).
+LOCK_WAIT_TIMEOUTS = 4
+
+#: The events a change can give (an ``offers-updated`` sync keeps its event's id).
+_EVENT_NAMES = (events.OFFER_CREATED, events.OFFER_UPDATED, events.OFFER_DELETED, events.OFFER_IMAGE_UPDATED)
+
+
+def offers_in_order(
+    changes: Sequence[Change], using: str, *, max_wait: float | None = None
+) -> contextlib.AbstractContextManager[Any]:
+    """The cross-process locks of the offers of ``changes`` on ``using`` (:mod:`offer_realtime.ordering`).
+
+    Every delivery mode holds them around one attempt: read the committed rows, build the
+    events, send them. So one offer's events reach Pusher in the order of its committed
+    states, whichever processes send them, and a created/updated event read after the
+    offer's delete is not sent. Released between retries (the rows are read again).
+    The wait is at most ``LOCK_WAIT_TIMEOUTS * TIMEOUT`` seconds, or ``max_wait``. No
+    lock with ``ORDERING`` off.
+    """
+    conf = get_settings()
+    if not conf.ordering:
+        return contextlib.nullcontext()
     try:
-        batch = build_events(changes, using)
-    except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
-        logger.exception("Could not build offer events for %d change(s).", len(changes))
+        label = get_model()._meta.label_lower
+    except Exception:  # noqa: BLE001 - a bad MODEL setting: building reports it
+        return contextlib.nullcontext()
+    timeout = LOCK_WAIT_TIMEOUTS * conf.timeout
+    if max_wait is not None:
+        timeout = min(timeout, max_wait)
+    return ordering.offers_locked(using, label, [c.offer_id for c in changes], timeout=timeout)
+
+
+def still_to_send(changes: Sequence[Change], retry: Sequence[events.Event]) -> tuple[list[Change], set[str]]:
+    """For a retry: the changes behind the ``retry`` events, and those events' ids.
+
+    The next attempt builds these changes again from the rows as they are then and sends
+    only the events with these ids (:func:`only_events`): what was sent is not sent again,
+    and an offer deleted meanwhile gives no created/updated event (deleted wins).
+    """
+    ids = {event.data["event_id"] for event in retry if "event_id" in event.data}
+    names = [(name, audience.name) for name in _EVENT_NAMES for audience in audiences()]
+    return [c for c in changes if any(event_id(c, name, audience) in ids for name, audience in names)], ids
+
+
+def only_events(built: list[events.Event], ids: set[str] | None) -> list[events.Event]:
+    """``built`` restricted to the event ids ``ids`` (all when None); a DEBUG line for the
+    events of offers deleted since the previous attempt, which are not sent."""
+    if ids is None:
+        return built
+    kept = [event for event in built if event.data.get("event_id") in ids]
+    if len(kept) < len(ids):
+        logger.debug("%d event(s) to retry not sent: their offers were deleted since the last attempt.",
+                     len(ids) - len(kept))
+    return kept
+
+
+def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) -> None:
+    """Task mode could not take committed ``changes``: send them from this process's
+    background sender instead (an ERROR line; counted as ``task_fallback``)."""
+    if not changes:
         return
-    # A testing override applies to what is delivered while it is in force, and only that.
-    send_batch(batch, backend=backends.get_backend() if backends.overridden() else None)
+    metrics.increment("task_fallback", len(changes))
+    logger.error(
+        "Task delivery failed (%s): %d committed change(s) of offer(s) %s go to the background sender "
+        "of this process instead (lost if it dies before sending them).",
+        reason, len(changes), ", ".join(str(c.offer_id) for c in changes[:10]),
+        extra={"offer_ids": [c.offer_id for c in changes]},
+    )
+    sender.get_sender().submit_changes(changes, using)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from offer_realtime.backends import get_backend
 from offer_realtime.events import Event, InvalidChannelName, channel_for
+from offer_realtime.redaction import redact_exception
 from offer_realtime.settings import get_pusher_credentials, get_settings
 
 PING_EVENT = "offer-realtime-ping"
@@ -38,7 +39,8 @@ def _where() -> str:
 
 
 def explain(exc: Exception) -> str:
-    """An operator's reading of a send failure."""
+    """An operator's reading of a send failure (with no signed Pusher URL in it)."""
+    redact_exception(exc)
     timeout = get_settings().timeout
     if isinstance(exc, ImproperlyConfigured):
         return f"Misconfigured: {exc}"

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,6 +68,9 @@ class Event:
     offer_id: Any = field(default=None, compare=False)
     #: Pusher socket id of the browser that made the change; Pusher skips it ("to others").
     socket_id: str | None = field(default=None, compare=False)
+    #: Events of one change share a group (every audience's); :func:`batches` never
+    #: splits a group across two Pusher calls. None: a group of its own.
+    group: str | None = field(default=None, compare=False)
 
     def encoded(self) -> str:
         """``data`` as the JSON text Pusher receives (compact, UTF-8 characters kept)."""
@@ -79,6 +83,29 @@ class Event:
     def size(self) -> int:
         """Size of the encoded data in UTF-8 bytes, the measure of Pusher's payload limit."""
         return len(self.encoded().encode("utf-8"))
+
+
+def batches(events: Sequence[Event], size: int = MAX_BATCH_SIZE) -> Iterator[list[Event]]:
+    """``events`` in order, in lists of at most ``size`` (Pusher's batch limit), each
+    :attr:`Event.group` whole in one list (a group larger than ``size`` is split)."""
+    batch: list[Event] = []
+    index = 0
+    while index < len(events):
+        end = index + 1
+        group = events[index].group
+        while group is not None and end < len(events) and events[end].group == group:
+            end += 1
+        run = list(events[index:end])
+        if batch and len(batch) + len(run) > size:
+            yield batch
+            batch = []
+        while len(run) > size:
+            yield run[:size]
+            run = run[size:]
+        batch.extend(run)
+        index = end
+    if batch:
+        yield batch
 
 
 class InvalidChannelName(ValueError):
@@ -112,6 +139,17 @@ def hotel_slug_from_channel(template: str, channel: str) -> str | None:
         return None
     match = re.fullmatch(re.escape(prefix) + r"([A-Za-z0-9_\-=@,.;]+)" + re.escape(suffix), channel)
     return match.group(1) if match else None
+
+
+#: The key the real public view reads to decide whether an offer is shown; always true in
+#: the public audience's offer-created/offer-updated (only active offers reach it).
+PUBLIC_ACTIVE_KEY = "is_active"
+
+
+def public_offer_data(offer_data: dict[str, Any]) -> dict[str, Any]:
+    """The public serializer's data of an active offer, with ``is_active: true`` (the real
+    public view drops an offer whose ``is_active`` is missing or false)."""
+    return {**offer_data, PUBLIC_ACTIVE_KEY: True}
 
 
 def to_json_data(data: Any) -> Any:

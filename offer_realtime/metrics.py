@@ -1,7 +1,10 @@
 """Counters of what happened to events in this process, readable from Python.
 
 ``offer_realtime.metrics.snapshot()`` returns e.g. ``{"sent": 120, "failed": 3,
-"retried": 2, "given_up": 1, "dropped_queue_full": 0, "dropped_oversize": 0}``.
+"retried": 2, "given_up": 1, "dropped_queue_full": 0, "dropped_oversize": 0, "enqueued": 0,
+"task_fallback": 0}``. ``task_fallback`` counts committed changes that task mode could not
+enqueue (outbox insert or task backend failed), sent by the background sender instead;
+``lock_timeouts`` deliveries that went on without an offer's cross-process lock (``ordering``).
 Counts are per process (each gunicorn worker has its own) and since start or reset.
 """
 
@@ -19,6 +22,8 @@ COUNTERS = (
     "dropped_oversize",
     "enqueued",
     "unsent_at_exit",  # background: events (or changes) still held when the exit flush's bound ran out
+    "lock_timeouts",  # deliveries that went on without an offer's cross-process lock (ordering.py)
+    "task_fallback",  # task: committed changes the outbox or task backend could not take, sent in the background
 )
 
 _lock = threading.Lock()

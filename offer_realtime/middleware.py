@@ -19,9 +19,15 @@ from offer_realtime.settings import get_settings
 
 logger = logging.getLogger("offer_realtime")
 
-_SOCKET_ID_RE = re.compile(r"\A\d+\.\d+\Z")  # Pusher's socket id format
+# Pusher's socket id format, in ASCII digits only (\d would also take other scripts' digits).
+_SOCKET_ID_RE = re.compile(r"\A[0-9]{1,30}\.[0-9]{1,30}\Z")
 
 _socket_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("offer_realtime_socket_id", default=None)
+
+
+def is_socket_id(value: str) -> bool:
+    """Whether ``value`` has the form of a Pusher socket id (``"1234.5678"``)."""
+    return bool(_SOCKET_ID_RE.match(value))
 
 
 def current_socket_id() -> str | None:
@@ -38,8 +44,9 @@ class SocketIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         """Hold the header's socket id for the duration of the request."""
         value = request.headers.get(get_settings().socket_id_header)
-        if value and not _SOCKET_ID_RE.match(value):
-            logger.warning("Ignoring malformed Pusher socket id %r; the event goes to every browser.", value[:40])
+        if value and not is_socket_id(value):
+            # DEBUG only: any client (or scanner) can send this header, on any request.
+            logger.debug("Ignoring malformed Pusher socket id %r; the event goes to every browser.", value[:40])
             value = None
         token = _socket_id.set(value or None)
         try:

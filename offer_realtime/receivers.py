@@ -69,6 +69,11 @@ def on_post_save(
         if fields.hotel_attname in changed:
             hotel_changed, previous_hotel = tracking.previous_value(instance, fields.hotel_attname)
         other_fields = changed - {fields.photo_attname} - ({fields.hotel_attname} if hotel_changed else set())
+        # Audiences: whether guests saw it before (the loaded value, no query; None: unknown).
+        active_changed, was_active = False, None
+        if fields.active_attname is not None and fields.active_attname in changed:
+            active_changed = True
+            was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
         transactions.record(
             Change(
                 Action.UPDATED,
@@ -78,6 +83,8 @@ def on_post_save(
                 photo_changed=photo_changed,
                 hotel_changed=hotel_changed,
                 previous_hotel=previous_hotel,
+                active_changed=active_changed,
+                was_active=was_active,
                 socket_id=current_socket_id(),
             ),
             using,
@@ -102,6 +109,11 @@ def record_deletion(instance: models.Model, using: str) -> None:
         logger.error("Offer %s is deleted but no event can be sent: %s", instance.pk, exc)
         return
     title = getattr(instance, "title", str(instance))
+    fields = _fields()
+    was_active = None
+    if fields is not None and fields.active_attname is not None:
+        # As the row holds it (the loaded or last saved value), not an unsaved assignment.
+        was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
     transactions.record(
         Change(
             Action.DELETED,
@@ -109,10 +121,15 @@ def record_deletion(instance: models.Model, using: str) -> None:
             timezone.now(),
             offer_title=title,
             channel=channel,
+            was_active=was_active,
             socket_id=current_socket_id(),
         ),
         using,
     )
+
+
+def _as_active(known: bool, value: Any) -> bool | None:
+    return bool(value) if known else None
 
 
 _RECEIVERS = (
@@ -135,7 +152,11 @@ def connect() -> None:
     except (LookupError, ValueError):
         return
     _connected["fields"] = tracking.tracked_fields(
-        model, conf.photo_field, conf.ignore_fields, hotel_link=conf.hotel_slug_path[0]
+        model,
+        conf.photo_field,
+        conf.ignore_fields,
+        hotel_link=conf.hotel_slug_path[0],
+        active_field=conf.active_field if conf.audiences else None,
     )
     _connected["model"] = model
     for signal, receiver in _RECEIVERS:

@@ -6,9 +6,12 @@ reads the committed offers (one query per batch, on the thread's own database
 connection), builds the events and sends them in order, up to ten per ``trigger_batch``
 call, reusing the backend's HTTP connection; it retries transient failures with capped
 exponential backoff (holding back later events, so order is kept) and gives up on
-permanent ones. At interpreter exit (a recycled or stopped worker) it keeps that backoff
-for up to ``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent,
-gave up and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
+permanent ones. Each attempt holds the offers' cross-process locks from the read to the
+end of the send, and a retry reads the rows again (:mod:`offer_realtime.ordering`), so
+one offer's events sent by several processes reach Pusher in the order of its states.
+At interpreter exit (a recycled or stopped worker) it keeps that backoff for up to
+``FLUSH_TIMEOUT`` seconds to send what it holds, then logs exactly what it sent, gave up
+and left unsent. A write waits at most ``QUEUE_PUT_TIMEOUT`` in all on a full queue.
 
 The events live in memory: a process that dies loses what it held. Choose the
 ``task`` mode when events must survive that.
@@ -31,7 +34,7 @@ from django.db import close_old_connections, connections
 
 from offer_realtime import metrics
 from offer_realtime.changes import Change
-from offer_realtime.events import MAX_BATCH_SIZE, Event
+from offer_realtime.events import MAX_BATCH_SIZE, Event, batches
 from offer_realtime.retry import backoff
 
 logger = logging.getLogger("offer_realtime")
@@ -151,14 +154,17 @@ class BackgroundSender:
 
     def _process(self, items: list[Item]) -> None:
         try:
-            if self._past_deadline():
-                self._count_unsent(items)
-                return
-            events = self._events(items)
-            for start in range(0, len(events), MAX_BATCH_SIZE):
-                chunk = events[start : start + MAX_BATCH_SIZE]
-                if not self._send(chunk):
-                    self._settle("unsent", len(events) - start - len(chunk))
+            units = self._units(items)
+            for index, (alias, unit) in enumerate(units):
+                if self._past_deadline():
+                    self._count_unsent([item for _, rest in units[index:] for item in rest])
+                    return
+                if alias is None:
+                    done = self._send_events([item for item in unit if isinstance(item, Event)])
+                else:
+                    done = self._deliver(alias, [item[1] for item in unit if not isinstance(item, Event)])
+                if not done:  # the exit deadline came: what follows is left too
+                    self._count_unsent([item for _, rest in units[index + 1 :] for item in rest])
                     return
         except Exception:  # noqa: BLE001 - the sender thread must survive anything
             logger.exception("Offer event sender failed on a batch of %d.", len(items))
@@ -167,66 +173,120 @@ class BackgroundSender:
                 self._in_flight = self._held_events = self._held_changes = 0
                 self._cv.notify_all()
 
-    def _events(self, items: list[Item]) -> list[Event]:
-        """Built events for ``items``, in order; changes are read from the committed rows."""
-        events: list[Event] = []
-        run: list[Change] = []
-        run_alias = ""  # no database alias is empty
-
-        def build_run() -> None:
-            if run:
-                events.extend(self._build(list(run), run_alias))
-                run.clear()
-
+    @staticmethod
+    def _units(items: list[Item]) -> list[tuple[str | None, list[Item]]]:
+        """``items`` in order, grouped into runs of built events (alias None) and runs of
+        changes of one database alias."""
+        units: list[tuple[str | None, list[Item]]] = []
         for item in items:
-            if isinstance(item, Event):
-                build_run()
-                events.append(item)
-                continue
-            alias, change = item
-            if alias != run_alias:
-                build_run()
-                run_alias = alias
-            run.append(change)
-        build_run()
-        return events
+            alias = None if isinstance(item, Event) else item[0]
+            if units and units[-1][0] == alias:
+                units[-1][1].append(item)
+            else:
+                units.append((alias, [item]))
+        return units
 
-    def _build(self, changes: list[Change], using: str) -> list[Event]:
-        """Events for ``changes`` from the committed rows; a database error is retried like
-        a send (a failover, a locked SQLite database), then the changes are given up."""
-        from offer_realtime.delivery import build_events
+    def _send_events(self, events: list[Event]) -> bool:
+        """Send built ``events`` in chunks of ten; False if the exit deadline came first."""
+        start = 0
+        # A change's events for every audience go in one call (events.batches).
+        for chunk in batches(events, MAX_BATCH_SIZE):
+            start += len(chunk)
+            if not self._send(chunk):
+                self._settle("unsent", len(events) - start)
+                return False
+        return True
 
+    def _deliver(self, using: str, changes: list[Change]) -> bool:
+        """Build and send the events of committed ``changes`` (of database ``using``).
+
+        Each attempt holds the offers' cross-process locks (``delivery.offers_in_order``)
+        while it reads the committed rows (one query), builds the events and sends them,
+        so another process's events of the same offers go before or after, never in
+        between. Between attempts the locks are released; a retry reads the rows again
+        and sends only the events still to send, so an offer deleted meanwhile gets no
+        created/updated event after its offer-deleted. A database error while reading is
+        retried like a send, then the changes are given up. False if the exit deadline
+        came first (what was left is counted as unsent).
+        """
+        from offer_realtime import delivery
+
+        only: set[str] | None = None  # event ids still to send (None: every event, the first time)
+        held: int | None = None  # events of these changes still held, once built
         last = False
         for attempt in range(1, self.attempts + 1):
             if self._past_deadline():
-                self._settle("unsent_changes", len(changes))
-                return []
-            # Like a request: drop a connection the database closed or that aged out.
+                self._leave("unsent", changes, held)
+                return False
+            # Like a request: drop a connection the database closed or that aged out
+            # (before the locks: a PostgreSQL lock belongs to the connection).
             close_old_connections()
-            try:
-                built = build_events(changes, using)
-            except Exception as exc:  # noqa: BLE001 - the sender thread must survive anything
-                final = attempt == self.attempts
-                logger.log(
-                    logging.ERROR if final else logging.WARNING,
-                    "Could not read %d changed offer(s) to build their events (attempt %d; %s): %s: %s",
-                    len(changes), attempt, "given up" if final else "will retry", type(exc).__name__, exc,
-                )
-                if final:
-                    metrics.increment("given_up", len(changes))
-                    self._settle("given_up", len(changes), changes=True)
-                    return []
-                if last:
-                    self._settle("unsent_changes", len(changes))
-                    self._end_now()
-                    return []
-                last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
-                continue
+            retry: list[Event] = []
+            with delivery.offers_in_order(changes, using, max_wait=self._time_left()):
+                try:
+                    built: list[Event] | None = delivery.only_events(delivery.build_events(changes, using), only)
+                except Exception as exc:  # noqa: BLE001 - the sender thread must survive anything
+                    built = None
+                    final = attempt == self.attempts
+                    logger.log(
+                        logging.ERROR if final else logging.WARNING,
+                        "Could not read %d changed offer(s) to build their events (attempt %d; %s): %s: %s",
+                        len(changes), attempt, "given up" if final else "will retry", type(exc).__name__, exc,
+                    )
+                if built is not None:
+                    with self._cv:
+                        if held is None:
+                            self._held_changes -= len(changes)
+                            self._held_events += len(built)
+                        elif len(built) > held:
+                            self._held_events += len(built) - held
+                    if held is not None and len(built) < held:
+                        self._settle("superseded", held - len(built))  # offers deleted since
+                    retry = self._send_chunks(built, attempt)
+                    held = len(retry)
+            if built is None and attempt == self.attempts:
+                metrics.increment("given_up", len(changes) if held is None else held)
+                self._leave("given_up", changes, held)
+                return True
+            if built is not None and not retry:
+                return True
+            if built is not None:
+                changes, only = delivery.still_to_send(changes, retry)
+            if last:
+                self._leave("unsent", changes, held)
+                self._end_now()
+                return False
+            last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
+        return True  # not reached: the last attempt never asks for a retry
+
+    def _send_chunks(self, events: list[Event], attempt: int) -> list[Event]:
+        """One attempt at ``events``, ten per call, in order; the events to retry (a chunk
+        that failed transiently, and every later one, held back to keep the order)."""
+        from offer_realtime.delivery import send_batch
+
+        end = 0
+        # A change's events for every audience go in one call (events.batches).
+        for chunk in batches(events, MAX_BATCH_SIZE):
+            end += len(chunk)
             with self._cv:
-                self._held_changes -= len(changes)
-                self._held_events += len(built)
-            return built
+                self._sending = len(chunk)
+            try:
+                result = send_batch(chunk, attempt=attempt, may_retry=attempt < self.attempts)
+            finally:
+                with self._cv:
+                    self._sending = 0
+            self._settle("sent", len(result.sent))
+            self._settle("given_up", len(result.given_up))
+            if result.retry:
+                return [*result.retry, *events[end:]]
         return []
+
+    def _leave(self, what: str, changes: list[Change], held: int | None) -> None:
+        """Count what is left of a delivery as ``what``: its changes, or once built, its events."""
+        if held is None:
+            self._settle("unsent_changes" if what == "unsent" else what, len(changes), changes=True)
+        else:
+            self._settle(what, held)
 
     def _send(self, batch: list[Event]) -> bool:
         """Send ``batch``, retrying what fails transiently with backoff; False if the exit

@@ -19,7 +19,11 @@ Django examples (and the seed project's ``chat/utils.py``) already use.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import logging
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -28,6 +32,8 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from offer_realtime import events
+
+logger = logging.getLogger("offer_realtime")
 
 #: Short names accepted for ``OFFER_REALTIME["BACKEND"]``, besides any dotted path.
 BACKEND_ALIASES: dict[str, str] = {
@@ -56,6 +62,14 @@ DEFAULTS: dict[str, Any] = {
     "PHOTO_URL": None,
     # Channel name template; {hotel_slug} is the only placeholder.
     "CHANNEL": "hotel-{hotel_slug}",
+    # Audiences (README, "Audiences"): a dotted path of a DRF serializer for guests.
+    # None: off (one audience, CHANNEL). Set: CHANNEL (make it private) carries the
+    # staff events, and PUBLIC_CHANNEL the events of active offers, built with it.
+    "PUBLIC_SERIALIZER": None,
+    # Audiences: the guests' channel template (a public channel); {hotel_slug} as in CHANNEL.
+    "PUBLIC_CHANNEL": "hotel-{hotel_slug}",
+    # Audiences: the boolean field of the offer model that says whether guests see it.
+    "ACTIVE_FIELD": "is_active",
     # Dotted path or alias (see BACKEND_ALIASES). None picks "pusher" when the
     # PUSHER_* credentials are set and "logging" when they are not.
     "BACKEND": None,
@@ -92,6 +106,15 @@ DEFAULTS: dict[str, Any] = {
     # task: which task backend (alias in TASKS) and queue deliver the events.
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
+    # Presence channels ("presence-hotel-{hotel_slug}"): dotted path to a callable
+    # (request) -> (user_id, user_info dict) giving the member's identity; None: the
+    # user's pk and {"name": full name or username} (offer_realtime.views.presence_user).
+    "PRESENCE_USER": None,
+    # Per-offer locks on the database (PostgreSQL advisory locks, SQLite lock files)
+    # around each delivery attempt, so one offer's events sent by several processes reach
+    # Pusher in order (offer_realtime.ordering). Turn off behind a transaction-pooling
+    # PgBouncer, which breaks session locks.
+    "ORDERING": True,
 }
 
 DELIVERY_MODES = ("inline", "background", "task")
@@ -108,6 +131,240 @@ PUSHER_SETTINGS: dict[str, Any] = {
 }
 
 REQUIRED_PUSHER_SETTINGS = ("PUSHER_APP_ID", "PUSHER_KEY", "PUSHER_SECRET")
+
+
+# -- Validation: a bad value is reported by a system check and replaced by its default ---
+#
+# Each parser returns the value to use or raises ValueError saying what is expected.
+# get_settings() never raises: an unusable value is replaced by the default, logged once
+# (per configuration) and kept in ``problems`` for checks.py to report under its own id.
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+_ATTRIBUTE_PATH_RE = re.compile(r"\A[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
+_HEADER_NAME_RE = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")  # an HTTP token (RFC 9110)
+
+
+def _boolean(value: Any) -> bool:
+    # Settings built from environment variables often carry "false"/"0" strings.
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("must be True or False (or a string such as 'true', 'false', '1', '0')")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError
+    number = float(value)  # ValueError for "3s"
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _seconds(minimum_exclusive: bool) -> Callable[[Any], float]:
+    expected = "a positive number of seconds" if minimum_exclusive else "a number of seconds, 0 or more"
+
+    def parse(value: Any) -> float:
+        try:
+            number = _number(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be {expected}") from None
+        if number < 0 or (minimum_exclusive and number == 0):
+            raise ValueError(f"must be {expected}")
+        return number
+
+    return parse
+
+
+def _whole(minimum: int, what: str) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        try:
+            number = _number(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"must be {what}") from None
+        if number != int(number) or number < minimum:
+            raise ValueError(f"must be {what}")
+        return int(number)
+
+    return parse
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise TypeError("must be a string (or None)")
+    return value
+
+
+def _attribute_path(value: Any) -> str:
+    if not isinstance(value, str) or not _ATTRIBUTE_PATH_RE.match(value):
+        raise ValueError("must be a dotted attribute path such as 'hotel.slug'")
+    return value
+
+
+def _identifier(value: Any) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise ValueError("must be a field name")
+    return value
+
+
+def _optional_dotted_path(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _ATTRIBUTE_PATH_RE.match(value) or "." not in value:
+        raise ValueError("must be a dotted path to a callable such as 'myapp.realtime.function' (or None)")
+    return value
+
+
+def _optional_class_path(value: Any) -> str | None:
+    if value == "":
+        return None  # e.g. an unset environment variable
+    try:
+        return _optional_dotted_path(value)
+    except ValueError:
+        raise ValueError("must be a dotted path such as 'hotel.serializers.OfferPublicSerializer' (or None)") from None
+
+
+def _backend(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"must be one of {', '.join(BACKEND_ALIASES)}, a dotted path, or None")
+    return value
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    # A bare string is refused rather than split into characters.
+    if not isinstance(value, (list, tuple, set, frozenset)) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list or tuple of field names")
+    return tuple(value)
+
+
+def _header_name(value: Any) -> str:
+    if not isinstance(value, str) or not _HEADER_NAME_RE.match(value):
+        raise ValueError("must be an HTTP header name such as 'X-Pusher-Socket-ID'")
+    return value
+
+
+def _delivery(value: Any) -> str:
+    if not isinstance(value, str) or value not in DELIVERY_MODES:
+        raise ValueError(f"is not one of {', '.join(DELIVERY_MODES)}")
+    return value
+
+
+def _app_id(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, str) and value.isdigit() and value.isascii():
+        return value
+    raise ValueError("must be the numeric app id from the Pusher dashboard")
+
+
+def _port(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    port = _whole(1, "a port number from 1 to 65535")(value)
+    if port > 65535:
+        raise ValueError("must be a port number from 1 to 65535")
+    return port
+
+
+#: Per ``OFFER_REALTIME`` key: the system check id that reports an unusable value, and
+#: its parser. Ids are stable (see checks.py); a new key gets a new id.
+VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "ENABLED": ("offer_realtime.E101", _boolean),
+    "MODEL": ("offer_realtime.E102", _text),
+    "SERIALIZER": ("offer_realtime.E103", _text),
+    "HOTEL_SLUG": ("offer_realtime.E104", _attribute_path),
+    "PHOTO_FIELD": ("offer_realtime.E105", _identifier),
+    "PHOTO_URL": ("offer_realtime.E122", _optional_dotted_path),
+    "CHANNEL": ("offer_realtime.E106", _text),
+    "BACKEND": ("offer_realtime.E107", _backend),
+    "TIMEOUT": ("offer_realtime.E108", _seconds(minimum_exclusive=True)),
+    "IGNORE_FIELDS": ("offer_realtime.E109", _field_names),
+    "MAX_PAYLOAD_BYTES": ("offer_realtime.E110", _whole(1, "a positive whole number of bytes")),
+    "SOCKET_ID_HEADER": ("offer_realtime.E111", _header_name),
+    "USER_HOTEL_SLUG": ("offer_realtime.E112", _attribute_path),
+    "DELIVERY": ("offer_realtime.E009", _delivery),
+    "QUEUE_SIZE": ("offer_realtime.E113", _whole(1, "a positive whole number of events")),
+    "QUEUE_PUT_TIMEOUT": ("offer_realtime.E114", _seconds(minimum_exclusive=False)),
+    # 0 is accepted and means one attempt, as before.
+    "RETRY_ATTEMPTS": ("offer_realtime.E115", _whole(0, "a whole number of attempts, 0 or more")),
+    "RETRY_BASE_DELAY": ("offer_realtime.E116", _seconds(minimum_exclusive=False)),
+    "RETRY_MAX_DELAY": ("offer_realtime.E117", _seconds(minimum_exclusive=False)),
+    "FLUSH_TIMEOUT": ("offer_realtime.E118", _seconds(minimum_exclusive=False)),
+    "TASK_BACKEND": ("offer_realtime.E119", _text),
+    "TASK_QUEUE": ("offer_realtime.E120", _text),
+    "PRESENCE_USER": ("offer_realtime.E121", _optional_dotted_path),
+    "ORDERING": ("offer_realtime.E123", _boolean),
+    "PUBLIC_SERIALIZER": ("offer_realtime.E124", _optional_class_path),
+    "PUBLIC_CHANNEL": ("offer_realtime.E125", _text),
+    "ACTIVE_FIELD": ("offer_realtime.E126", _identifier),
+}
+
+#: The same for the top-level ``PUSHER_*`` settings.
+PUSHER_VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "PUSHER_APP_ID": ("offer_realtime.E131", _app_id),
+    "PUSHER_KEY": ("offer_realtime.E132", _optional_text),
+    "PUSHER_SECRET": ("offer_realtime.E133", _optional_text),
+    "PUSHER_CLUSTER": ("offer_realtime.E134", _optional_text),
+    "PUSHER_HOST": ("offer_realtime.E135", _optional_text),
+    "PUSHER_PORT": ("offer_realtime.E136", _port),
+    "PUSHER_SSL": ("offer_realtime.E137", _boolean),
+}
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    """A setting whose value cannot be used; its default is used instead."""
+
+    #: How a user writes it: ``OFFER_REALTIME['TIMEOUT']`` or ``PUSHER_PORT``.
+    setting: str
+    #: ``repr`` of the value, shortened.
+    value: str
+    #: What the value must be.
+    expected: str
+    #: The system check id that reports it.
+    id: str
+
+    @property
+    def message(self) -> str:
+        """One line naming the setting, its value and what is expected."""
+        return f"{self.setting} = {self.value} {self.expected}."
+
+
+def _parse_all(
+    raw: dict[str, Any], defaults: dict[str, Any], validators: dict[str, tuple[str, Callable[[Any], Any]]],
+    label: Callable[[str], str],
+) -> tuple[dict[str, Any], tuple[SettingProblem, ...]]:
+    """Parse every value; an unusable one is replaced by its (parsed) default, logged once."""
+    values, problems = {}, []
+    for key, default in defaults.items():
+        check_id, parse = validators.get(key, ("", lambda value: value))
+        try:
+            values[key] = parse(raw[key])
+            continue
+        except Exception as exc:  # noqa: BLE001 - a parser must never make settings raise
+            expected = str(exc) or "is not a valid value"
+        shown = repr(raw[key])
+        problem = SettingProblem(label(key), shown if len(shown) <= 80 else shown[:77] + "...", expected, check_id)
+        problems.append(problem)
+        values[key] = parse(default)
+        logger.error("%s; using the default %r instead (%s).", problem.message.rstrip("."), default, check_id)
+    return values, tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -136,13 +393,33 @@ class OfferRealtimeSettings:
     flush_timeout: float
     task_backend: str
     task_queue: str
+    presence_user: str | None = None
+    ordering: bool = True
+    #: Audiences: the guests' serializer (None: off), channel template and active field.
+    public_serializer: str | None = None
+    public_channel: str = "hotel-{hotel_slug}"
+    active_field: str = "is_active"
     #: Keys the project set that the app does not know (reported by a system check).
     unknown_keys: tuple[str, ...] = ()
+    #: Values that could not be used (their defaults are used instead); reported by checks.
+    problems: tuple[SettingProblem, ...] = ()
+
+    @property
+    def invalid_keys(self) -> frozenset[str]:
+        """``OFFER_REALTIME`` keys whose value was replaced by the default."""
+        return frozenset(p.setting[len("OFFER_REALTIME['") : -2] for p in self.problems)
 
     @property
     def hotel_slug_path(self) -> tuple[str, ...]:
         """``HOTEL_SLUG`` split into attribute names."""
         return tuple(self.hotel_slug.split("."))
+
+    @property
+    def audiences(self) -> bool:
+        """Whether the public audience is on: a ``PUBLIC_SERIALIZER`` and a ``PUBLIC_CHANNEL``
+        other than ``CHANNEL`` (the same template would give guests the staff events;
+        the system check ``offer_realtime.E032`` reports it)."""
+        return bool(self.public_serializer) and self.public_channel != self.channel
 
     @property
     def private(self) -> bool:
@@ -161,6 +438,8 @@ class PusherCredentials:
     host: str | None
     port: int | None
     ssl: bool
+    #: Values that could not be used (their defaults are used instead); reported by checks.
+    problems: tuple[SettingProblem, ...] = field(default=(), compare=False)
 
     @property
     def missing(self) -> list[str]:
@@ -177,26 +456,20 @@ class PusherCredentials:
         return not self.missing
 
 
-def _as_bool(value: Any) -> bool:
-    # Settings built from environment variables often carry "false"/"0" strings.
-    if isinstance(value, str):
-        return value.strip().lower() not in {"", "0", "false", "no", "off"}
-    return bool(value)
-
-
 @functools.cache
 def get_pusher_credentials() -> PusherCredentials:
-    """Pusher credentials from the top-level ``PUSHER_*`` settings."""
+    """Pusher credentials from the top-level ``PUSHER_*`` settings; never raises."""
     raw = {name: getattr(django_settings, name, default) for name, default in PUSHER_SETTINGS.items()}
-    port = raw["PUSHER_PORT"]
+    values, problems = _parse_all(raw, PUSHER_SETTINGS, PUSHER_VALIDATORS, label=str)
     return PusherCredentials(
-        app_id=str(raw["PUSHER_APP_ID"]) if raw["PUSHER_APP_ID"] else None,
-        key=raw["PUSHER_KEY"] or None,
-        secret=raw["PUSHER_SECRET"] or None,
-        cluster=raw["PUSHER_CLUSTER"] or None,
-        host=raw["PUSHER_HOST"] or None,
-        port=int(port) if port not in (None, "") else None,
-        ssl=_as_bool(raw["PUSHER_SSL"]),
+        app_id=values["PUSHER_APP_ID"],
+        key=values["PUSHER_KEY"],
+        secret=values["PUSHER_SECRET"],
+        cluster=values["PUSHER_CLUSTER"],
+        host=values["PUSHER_HOST"],
+        port=values["PUSHER_PORT"],
+        ssl=values["PUSHER_SSL"],
+        problems=problems,
     )
 
 
@@ -209,36 +482,22 @@ def resolve_backend_path(value: str | None) -> str:
 
 @functools.cache
 def get_settings() -> OfferRealtimeSettings:
-    """The project's ``OFFER_REALTIME`` merged over :data:`DEFAULTS`."""
+    """The project's ``OFFER_REALTIME`` merged over :data:`DEFAULTS`; never raises.
+
+    A value that cannot be used is replaced by its default, logged once at ERROR and
+    listed in ``problems`` (``manage.py check`` reports each under its own id).
+    """
     user = getattr(django_settings, "OFFER_REALTIME", None) or {}
     if not isinstance(user, dict):
         # checks.py reports this; meanwhile behave as if nothing was set.
         user = {}
-    merged = {**DEFAULTS, **user}
+    unknown = tuple(sorted(str(key) for key in set(user) - set(DEFAULTS)))
+    merged = {**DEFAULTS, **{key: value for key, value in user.items() if key in DEFAULTS}}
+    values, problems = _parse_all(merged, DEFAULTS, VALIDATORS, label=lambda key: f"OFFER_REALTIME[{key!r}]")
+    values["BACKEND"] = resolve_backend_path(values["BACKEND"])
+    values["RETRY_ATTEMPTS"] = max(1, values["RETRY_ATTEMPTS"])
     return OfferRealtimeSettings(
-        enabled=_as_bool(merged["ENABLED"]),
-        model=merged["MODEL"],
-        serializer=merged["SERIALIZER"],
-        hotel_slug=merged["HOTEL_SLUG"],
-        photo_field=merged["PHOTO_FIELD"],
-        photo_url=merged["PHOTO_URL"] or None,
-        channel=merged["CHANNEL"],
-        backend=resolve_backend_path(merged["BACKEND"]),
-        timeout=float(merged["TIMEOUT"]),
-        ignore_fields=tuple(merged["IGNORE_FIELDS"]),
-        max_payload_bytes=int(merged["MAX_PAYLOAD_BYTES"]),
-        socket_id_header=merged["SOCKET_ID_HEADER"],
-        user_hotel_slug=merged["USER_HOTEL_SLUG"],
-        delivery=merged["DELIVERY"],
-        queue_size=int(merged["QUEUE_SIZE"]),
-        queue_put_timeout=float(merged["QUEUE_PUT_TIMEOUT"]),
-        retry_attempts=max(1, int(merged["RETRY_ATTEMPTS"])),
-        retry_base_delay=float(merged["RETRY_BASE_DELAY"]),
-        retry_max_delay=float(merged["RETRY_MAX_DELAY"]),
-        flush_timeout=float(merged["FLUSH_TIMEOUT"]),
-        task_backend=merged["TASK_BACKEND"],
-        task_queue=merged["TASK_QUEUE"],
-        unknown_keys=tuple(sorted(set(user) - set(DEFAULTS))),
+        **{key.lower(): value for key, value in values.items()}, unknown_keys=unknown, problems=problems
     )
 
 
@@ -257,6 +516,11 @@ def _import_cached(path: str) -> Any:
 def get_serializer_class():
     """The configured DRF serializer class (raises ImportError if it cannot be imported)."""
     return _import_cached(get_settings().serializer)
+
+
+def get_public_serializer_class():
+    """The audiences' public serializer class (raises ImportError if it cannot be imported)."""
+    return _import_cached(get_settings().public_serializer)
 
 
 _WATCHED = {"OFFER_REALTIME", *PUSHER_SETTINGS}

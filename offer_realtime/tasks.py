@@ -15,9 +15,15 @@ When is a task enqueued?
   transaction with its coalesced changes, so a worker never runs before the data it
   reads is committed. A crash between commit and enqueue loses those events.
 
-The worker reads the committed offers, builds the events and sends them. A transient
-failure is retried with capped exponential backoff: by enqueueing a follow-up task with
-``run_after`` where the backend supports deferring, otherwise by waiting in the worker.
+If the outbox insert or the task backend fails, the write still succeeds and the
+committed changes fall back to the background sender of the writing process
+(``delivery.fall_back_to_background``: an ERROR line, counted as ``task_fallback``).
+
+The worker reads the committed offers, builds the events and sends them, holding the
+offers' cross-process locks from the read to the end of the send
+(:mod:`offer_realtime.ordering`). A transient failure is retried with capped exponential
+backoff, reading the rows again: by enqueueing a follow-up task with ``run_after`` where
+the backend supports deferring, otherwise by waiting in the worker.
 After ``RETRY_ATTEMPTS`` the events are given up with an ERROR log line.
 """
 
@@ -58,6 +64,8 @@ def change_to_json(change: Change) -> dict[str, Any]:
         "photo_changed": change.photo_changed,
         "hotel_changed": change.hotel_changed,
         "previous_hotel": change.previous_hotel,
+        "active_changed": change.active_changed,
+        "was_active": change.was_active,
         "offer_title": change.offer_title,
         "channel": change.channel,
         "socket_id": change.socket_id,
@@ -76,6 +84,8 @@ def change_from_json(data: dict[str, Any]) -> Change:
         # .get: tasks enqueued by an older version carry no move.
         hotel_changed=data.get("hotel_changed", False),
         previous_hotel=data.get("previous_hotel"),
+        active_changed=data.get("active_changed", False),
+        was_active=data.get("was_active"),
         offer_title=data["offer_title"],
         channel=data["channel"],
         socket_id=data["socket_id"],
@@ -86,7 +96,7 @@ def change_from_json(data: dict[str, Any]) -> Change:
 def event_to_json(event: Event) -> dict[str, Any]:
     """A built event as task arguments."""
     return {"name": event.name, "channel": event.channel, "data": event.data,
-            "offer_id": event.offer_id, "socket_id": event.socket_id}
+            "offer_id": event.offer_id, "socket_id": event.socket_id, "group": event.group}
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
@@ -98,18 +108,49 @@ def event_from_json(data: dict[str, Any]) -> Event:
 
 
 @task()
-def deliver_offer_changes(changes: list[dict[str, Any]], using: str) -> None:
-    """Build the events of committed changes from the committed rows and send them."""
-    from offer_realtime.delivery import build_events
+def deliver_offer_changes(
+    changes: list[dict[str, Any]], using: str, attempt: int = 1, event_ids: list[str] | None = None
+) -> None:
+    """Build the events of committed changes from the committed rows and send them.
 
-    batch = build_events([change_from_json(c) for c in changes], using)
-    _send_with_retries(batch, attempt=1)
+    A retry is this task again with the next ``attempt`` and the ``event_ids`` still to
+    send: it reads the rows again, so an offer deleted meanwhile gets no created/updated
+    event after its offer-deleted.
+    """
+    only = None if event_ids is None else set(event_ids)
+    _deliver_with_retries([change_from_json(c) for c in changes], using, attempt, only)
 
 
 @task()
 def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
-    """Send already built events again (a retry after a transient failure)."""
+    """Send already built events again: the retries enqueued by earlier versions of this
+    package, which retried built events; retries are now :func:`deliver_offer_changes`."""
     _send_with_retries([event_from_json(e) for e in events], attempt=attempt)
+
+
+def _deliver_with_retries(changes: list[Change], using: str, attempt: int, only: set[str] | None) -> None:
+    """Attempts at ``changes``, each holding the offers' cross-process locks from the read
+    of the committed rows to the end of the send (``delivery.offers_in_order``); released
+    between attempts."""
+    from offer_realtime import delivery
+
+    conf = get_settings()
+    while True:
+        with delivery.offers_in_order(changes, using):
+            batch = delivery.only_events(delivery.build_events(changes, using), only)
+            retry = delivery.send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
+        if not retry:
+            return
+        changes, only = delivery.still_to_send(changes, retry)
+        delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
+        attempt += 1
+        follow_up = _task(deliver_offer_changes)
+        if follow_up.get_backend().supports_defer:
+            run_after = timezone.now() + datetime.timedelta(seconds=delay)
+            follow_up.using(run_after=run_after).enqueue([change_to_json(c) for c in changes], using, attempt,
+                                                         sorted(only))
+            return
+        time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
 
 
 def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
@@ -123,7 +164,7 @@ def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
             return
         delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
         attempt += 1
-        follow_up = send_offer_events.using(backend=conf.task_backend, queue_name=conf.task_queue)
+        follow_up = _task(send_offer_events)
         if follow_up.get_backend().supports_defer:
             run_after = timezone.now() + datetime.timedelta(seconds=delay)
             follow_up.using(run_after=run_after).enqueue([event_to_json(e) for e in batch], attempt)
@@ -140,37 +181,60 @@ def _task(task_obj: Any) -> Any:
 
 
 def is_outbox(using: str) -> bool:
-    """Whether the task store is ``using``'s database, so enqueueing joins the transaction."""
+    """Whether the task store is ``using``'s database, so enqueueing joins the transaction.
+
+    False when the backend cannot be loaded (an unknown ``TASK_BACKEND``): the change is
+    then enqueued on commit, and falls back to the background sender if that fails too.
+    """
     try:
         from django_tasks_db.backend import DatabaseBackend
         from django_tasks_db.models import DBTaskResult
     except ImportError:
         return False
-    backend = task_backends[get_settings().task_backend]
+    try:
+        backend = task_backends[get_settings().task_backend]
+    except Exception:  # noqa: BLE001 - InvalidTaskBackend and the backend's own import errors
+        return False
     return isinstance(backend, DatabaseBackend) and router.db_for_write(DBTaskResult) == using
 
 
-def enqueue_changes(changes: Sequence[Change], using: str) -> None:
+def enqueue_changes(changes: Sequence[Change], using: str) -> bool:
     """On commit (or at once, for a change made in autocommit mode): one task for the
-    transaction's coalesced changes."""
-    if changes:
+    transaction's coalesced changes. False (logged) if the task backend failed."""
+    if not changes:
+        return True
+    try:
         _enqueue(changes, using)
+    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
+        logger.exception("Could not enqueue offer events for %d change(s).", len(changes))
+        return False
+    return True
 
 
-def enqueue_in_transaction(changes: Sequence[Change], using: str) -> None:
-    """Inside the transaction (outbox): a task for one offer's coalesced changes so far."""
-    if changes:
-        # In its own savepoint: a failing insert must not abort the host's transaction.
+def enqueue_in_transaction(changes: Sequence[Change], using: str) -> bool:
+    """Inside the transaction (outbox): a task for one offer's coalesced changes so far.
+
+    False (logged) if the insert failed; the host's transaction is unharmed (the insert
+    ran in its own savepoint) and, if it commits, the offer falls back to the background
+    sender.
+    """
+    if not changes:
+        return True
+    try:
+        # In its own savepoint, rolled back on failure: the host's transaction carries on.
         with transaction.atomic(using=using):
             _enqueue(changes, using)
+    except Exception:  # noqa: BLE001 - a failing insert must not fail the write
+        logger.exception(
+            "Could not write the outbox task for offer %s; if the transaction commits, its events "
+            "go through the background sender instead.", changes[0].offer_id,
+        )
+        return False
+    return True
 
 
 def _enqueue(changes: Sequence[Change], using: str) -> None:
     from offer_realtime import metrics
 
-    try:
-        _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
-    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
-        logger.exception("Could not enqueue offer events for %d change(s); they are lost.", len(changes))
-        return
+    _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
     metrics.increment("enqueued", len(changes))

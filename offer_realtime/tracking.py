@@ -37,6 +37,8 @@ class TrackedFields:
     #: The attribute that says which hotel an offer belongs to: the first link of
     #: HOTEL_SLUG (``hotel_id`` for ``"hotel.slug"``), when it is a concrete field.
     hotel_attname: str | None = None
+    #: Audiences: the attribute of ACTIVE_FIELD (None when the public audience is off).
+    active_attname: str | None = None
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -49,7 +51,11 @@ class TrackedFields:
 
 
 def tracked_fields(
-    model: type[models.Model], photo_field: str, ignore: Iterable[str] = (), hotel_link: str | None = None
+    model: type[models.Model],
+    photo_field: str,
+    ignore: Iterable[str] = (),
+    hotel_link: str | None = None,
+    active_field: str | None = None,
 ) -> TrackedFields:
     """The concrete fields whose change is meaningful to a viewer.
 
@@ -67,12 +73,14 @@ def tracked_fields(
     )
     photo = next((f for f in model._meta.concrete_fields if f.name == photo_field), None)
     hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
+    active = next((f for f in model._meta.concrete_fields if active_field in (f.name, f.attname)), None)
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
         photo_field=photo,
         photo_kind=photos.kind_of(photo),
         hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
+        active_attname=active.attname if active is not None and active.attname in attnames else None,
     )
 
 

@@ -1,9 +1,14 @@
-"""Holding changes until their transaction commits.
+"""Holding changes until their transaction commits, and not a moment longer.
 
-Each recorded change registers its own ``transaction.on_commit`` callback, so Django's
-own rules decide whether it committed: a rolled-back savepoint or transaction discards
-the callback and the change is never sent. One flush, queued after the last change of
-the transaction, then coalesces the committed changes and hands them to delivery.
+Each recorded change registers two ``transaction.on_commit`` callbacks: one that adds the
+change to its transaction's committed list, then a flush. Django's own rules decide what
+committed: a rolled-back savepoint or transaction discards its callbacks. The flush of
+the newest change still queued coalesces the committed changes and hands them to
+delivery; the others do nothing.
+
+Nothing here holds a change strongly but those callbacks (and, once they ran, the
+committed list): when Django discards them on a rollback, the changes are freed at once,
+and so is the transaction's bookkeeping when nothing of it is left.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import logging
 import uuid
 import weakref
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -22,27 +28,75 @@ logger = logging.getLogger("offer_realtime")
 
 
 @dataclass
-class _Pending:
-    """Changes recorded on one database connection since its last flush."""
+class _Enqueued:
+    """Outbox: a task enqueued inside the transaction for one offer."""
 
-    changes: list[Change] = field(default_factory=list)
-    #: Shared by the changes of one transaction (see changes.event_id).
-    transaction_key: str = ""
-    #: Outbox only: per offer, the coalesced summaries enqueued, each with the change
-    #: that enqueued it (a savepoint rollback removes that task along with the change).
-    enqueued: dict[Any, list[tuple[tuple, Change]]] = field(default_factory=dict)
-    #: Which changes' on_commit markers are still queued, rebuilt only when a savepoint
-    #: rollback replaced connection.run_on_commit (see _live_changes).
-    hooks: list | None = None
-    scanned: int = 0
-    live: set[int] = field(default_factory=set)
-    #: Bumped for every recorded change; only the newest flush callback does the work.
-    generation: int = 0
+    #: What the offer's coalesced events were when it was enqueued.
+    summary: tuple
+    #: The change that enqueued it: alive exactly as long as the task row (same savepoints).
+    change: weakref.ref
+    #: False when the insert failed: the offer falls back to background delivery.
+    ok: bool
 
 
-# Connection wrappers are per thread (and per async context), so one buffer per
-# wrapper keeps concurrent requests apart without locks.
-_pending: weakref.WeakKeyDictionary[Any, _Pending] = weakref.WeakKeyDictionary()
+class _Transaction:
+    """The changes recorded in one transaction on one connection.
+
+    Referenced strongly only by its changes' on_commit callbacks: when Django drops them
+    all (rollback) or has run them (commit), it is freed.
+    """
+
+    __slots__ = ("__weakref__", "closed", "committed", "enqueued", "flushes", "history", "key", "next_seq", "using")
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        #: Shared by the changes of one transaction (see changes.event_id).
+        self.key = uuid.uuid4().hex
+        #: Set once a callback of ours ran: the transaction committed (or a test ran its
+        #: callbacks); a later change starts a new _Transaction.
+        self.closed = False
+        #: Committed changes, in order, filled by their on_commit callbacks.
+        self.committed: list[Change] = []
+        #: Flush callbacks still queued, oldest first; a dropped one removes itself.
+        self.flushes: dict[int, weakref.ref] = {}
+        self.next_seq = 0
+        #: Outbox only: per offer, its changes (weakly) and the tasks enqueued for it.
+        self.history: dict[Any, list[weakref.ref]] = {}
+        self.enqueued: dict[Any, list[_Enqueued]] = {}
+
+    def add_flush(self, flush: Callable[[], None]) -> int:
+        """Remember a queued flush callback; it is forgotten when Django drops it."""
+        seq, self.next_seq = self.next_seq, self.next_seq + 1
+        self.flushes[seq] = weakref.ref(flush, _forget_flush(weakref.ref(self), seq))
+        return seq
+
+    def is_newest_flush(self, seq: int) -> bool:
+        """Whether flush ``seq`` is the last of ours still queued (it runs after every change)."""
+        return next(reversed(self.flushes), seq) == seq
+
+
+def _forget_flush(state_ref: weakref.ref, seq: int) -> Callable[[weakref.ref], None]:
+    # A weak reference to the state, so the callback makes no reference cycle.
+    def forget(_: weakref.ref) -> None:
+        state = state_ref()
+        if state is not None:
+            state.flushes.pop(seq, None)
+
+    return forget
+
+
+# Connection wrappers are per thread (and per async context), so one current transaction
+# per wrapper keeps concurrent requests apart without locks. Held weakly on both sides.
+_current: weakref.WeakKeyDictionary[Any, weakref.ref] = weakref.WeakKeyDictionary()
+
+
+def _transaction_for(connection: Any, using: str) -> _Transaction:
+    ref = _current.get(connection)
+    state = ref() if ref is not None else None
+    if state is None or state.closed:
+        state = _Transaction(using)
+        _current[connection] = weakref.ref(state)
+    return state
 
 
 def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
@@ -63,22 +117,26 @@ def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
         _deliver([change], using)
         return
 
-    pending = _pending.setdefault(connection, _Pending())
-    if not pending.changes:
-        pending.transaction_key = uuid.uuid4().hex
-        pending.enqueued.clear()
-    change.transaction_key = pending.transaction_key
-    pending.changes.append(change)
-    transaction.on_commit(change.mark_committed, using=using)
-    pending.generation += 1
-    generation = pending.generation
-    # The flush must run after every change's callback and must survive the rollback
-    # of a savepoint that holds only some changes. transaction.on_commit() would tie
-    # it to the current savepoints, so it is queued with no savepoint ids, the same
-    # (sids, func, robust) entry Django's on_commit() appends (Django 5.2 to 6.1).
-    connection.run_on_commit.append((set(), lambda: _flush(connection, generation, using), True))
+    state = _transaction_for(connection, using)
+    change.transaction_key = state.key
+
+    def offer_change_committed() -> None:
+        state.closed = True
+        if not change.committed:  # once, even if a test helper runs the callbacks again
+            change.mark_committed()
+            state.committed.append(change)
+
+    def flush_offer_changes() -> None:
+        state.closed = True
+        if state.is_newest_flush(seq):
+            _flush(state)
+
+    seq = state.add_flush(flush_offer_changes)
+    # Both under the current savepoints: rolling one back drops this change and its flush.
+    transaction.on_commit(offer_change_committed, using=using)
+    transaction.on_commit(flush_offer_changes, using=using, robust=True)
     if _outbox_active(using):
-        _enqueue_in_outbox(connection, pending, change, using)
+        _enqueue_in_outbox(state, change, using)
 
 
 def _outbox_active(using: str) -> bool:
@@ -87,55 +145,55 @@ def _outbox_active(using: str) -> bool:
 
     if get_settings().delivery != "task" or backends.overridden():
         return False
-    from offer_realtime import tasks
-
+    try:
+        from offer_realtime import tasks
+    except ImportError:  # no task framework: reported by checks (E010); delivered in the background
+        return False
     return tasks.is_outbox(using)
 
 
-def _live_changes(connection: Any, pending: _Pending) -> set[int]:
-    # A savepoint rollback rebuilds connection.run_on_commit without the rolled-back
-    # callbacks; a new list object is the sign to rescan. Otherwise only new entries
-    # are scanned, so a long transaction stays linear.
-    hooks = connection.run_on_commit
-    if pending.hooks is not hooks:
-        pending.hooks, pending.scanned, pending.live = hooks, 0, set()
-    for _, func, _ in hooks[pending.scanned :]:
-        owner = getattr(func, "__self__", None)
-        if isinstance(owner, Change):
-            pending.live.add(id(owner))
-    pending.scanned = len(hooks)
-    return pending.live
-
-
-def _enqueue_in_outbox(connection: Any, pending: _Pending, change: Change, using: str) -> None:
+def _enqueue_in_outbox(state: _Transaction, change: Change, using: str) -> None:
     from offer_realtime import tasks
 
-    live = _live_changes(connection, pending)
-    history = [c for c in pending.changes if c.offer_id == change.offer_id and id(c) in live]
-    coalesced = coalesce(history)
+    refs = state.history.setdefault(change.offer_id, [])
+    refs.append(weakref.ref(change))
+    refs[:] = [ref for ref in refs if ref() is not None]  # rolled back with their savepoints
+    coalesced = coalesce([c for ref in refs if (c := ref()) is not None])
     summary = tuple(c.signature() for c in coalesced)
-    enqueued = pending.enqueued.setdefault(change.offer_id, [])
-    while enqueued and id(enqueued[-1][1]) not in live:
+    enqueued = state.enqueued.setdefault(change.offer_id, [])
+    while enqueued and enqueued[-1].change() is None:
         enqueued.pop()  # its task was rolled back with its savepoint
-    if enqueued and enqueued[-1][0] == summary:
+    if enqueued and enqueued[-1].summary == summary and enqueued[-1].ok:
         return  # the task already enqueued gives these events (it reads the committed row)
-    if coalesced:
-        tasks.enqueue_in_transaction(coalesced, using)
-    enqueued.append((summary, change))
+    ok = tasks.enqueue_in_transaction(coalesced, using) if coalesced else True
+    enqueued.append(_Enqueued(summary, weakref.ref(change), ok))
 
 
-def _flush(connection: Any, generation: int, using: str) -> None:
-    pending = _pending.get(connection)
-    if pending is None or pending.generation != generation:
-        return  # a later change queued a later flush
-    committed = [change for change in pending.changes if change.committed]
-    # Changes whose callbacks never ran belong to rolled-back work: drop them too.
-    pending.changes = []
-    if committed:
-        _deliver(coalesce(committed), using, enqueued=bool(pending.enqueued))
+def _flush(state: _Transaction) -> None:
+    committed, state.committed = state.committed, []
+    if not committed:
+        return
+    changes = coalesce(committed)
+    if not state.enqueued:
+        _deliver(changes, state.using)
+        return
+    # Outbox: an offer whose last task committed is covered; one whose insert failed falls
+    # back to the background sender; one with no task (none was needed) is delivered as usual.
+    covered: list[Change] = []
+    failed: list[Change] = []
+    rest: list[Change] = []
+    for change in changes:
+        entries = [e for e in state.enqueued.get(change.offer_id, ()) if e.change() is not None]
+        (rest if not entries else covered if entries[-1].ok else failed).append(change)
+    if failed:
+        from offer_realtime import delivery
+
+        delivery.fall_back_to_background(failed, state.using, "the outbox insert failed")
+    if rest:
+        _deliver(rest, state.using)
 
 
-def _deliver(changes: list[Change], using: str, enqueued: bool = False) -> None:
+def _deliver(changes: list[Change], using: str) -> None:
     from offer_realtime import delivery
 
-    delivery.deliver(changes, using=using, enqueued=enqueued)
+    delivery.deliver(changes, using=using)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 from django.core.management import call_command
@@ -336,10 +337,22 @@ class TestExitFlush:
             started = time.monotonic()
             out.shutdown(timeout=0.6)
             elapsed = time.monotonic() - started
-        assert 0.3 <= elapsed <= 0.6 + 0.5  # retried for most of the bound, then stopped
+        # Retried for most of the bound, then stopped. Uncut, 100 attempts would take ~8 s;
+        # the upper margin only absorbs thread scheduling on a busy machine.
+        assert 0.3 <= elapsed <= 0.6 + 1.5
         assert stub.events() == []
-        assert "0 event(s) sent, 0 given up, 25 left unsent" in caplog.text
-        assert metrics.snapshot()["unsent_at_exit"] == 25
+        # On a busy machine one batch may still be in its (failing) HTTP call at the
+        # deadline: it is reported apart, as of unknown outcome. Either way all 25 are
+        # accounted for, and only the ones known unsent are counted as such.
+        report = re.search(
+            r"0 event\(s\) sent, 0 given up, (\d+) left unsent(?:; (\d+) event\(s\) in an HTTP call still running)?",
+            caplog.text,
+        )
+        assert report, caplog.text
+        unsent, running = int(report[1]), int(report[2] or 0)
+        assert unsent + running == 25
+        assert running <= 10  # at most one batch is in flight
+        assert metrics.snapshot()["unsent_at_exit"] == unsent
 
     def test_the_report_counts_what_was_sent_and_given_up(self, stub, caplog):
         caplog.set_level(logging.INFO, logger="offer_realtime")
@@ -488,9 +501,12 @@ class TestTaskMode:
         with task_mode(stub, backend="db"):
             Offer.objects.create(hotel=hotel, title="x")
             call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
-            follow_up = DBTaskResult.objects.get(task_path="offer_realtime.tasks.send_offer_events")
+            # The same task again, for the next attempt: it reads the row again (ordering).
+            first, follow_up = DBTaskResult.objects.filter(
+                task_path="offer_realtime.tasks.deliver_offer_changes").order_by("enqueued_at")
             assert follow_up.run_after is not None
-            assert follow_up.args_kwargs["args"][1] == 2  # attempt
+            assert follow_up.args_kwargs["args"][1:3] == first.args_kwargs["args"][1:2] + [2]  # using, attempt
+            assert len(follow_up.args_kwargs["args"][3]) == 1  # the one event id still to send
             import time
 
             time.sleep(0.1)

@@ -147,6 +147,9 @@ PUSHER_SSL = os.environ.get("PUSHER_SSL", "true")
 OFFER_REALTIME = {
     "CHANNEL": os.environ.get("OFFER_REALTIME_CHANNEL", "hotel-{hotel_slug}"),
     "DELIVERY": os.environ.get("OFFER_REALTIME_DELIVERY", "background"),
+    # Audiences (live.sh sets both, with CHANNEL private): guests get active offers only,
+    # built with this serializer, on the public channel; staff get everything on CHANNEL.
+    "PUBLIC_SERIALIZER": os.environ.get("OFFER_REALTIME_PUBLIC_SERIALIZER") or None,
 }
 
 LOGGING = {

@@ -123,14 +123,17 @@ class PublicOfferDetail(_PublicOffers, generics.RetrieveAPIView):
 def guest_config(hotel_slug: str) -> dict[str, Any]:
     """What ``guest.js`` needs, rendered into the page as a JSON script tag.
 
-    Only the public channel is listened to: with private channels (``CHANNEL`` starting
-    with ``private-``) a guest cannot subscribe, so ``key`` is None and the page lists
-    the offers without live updates.
+    Only a public channel is listened to: with audiences on (``PUBLIC_SERIALIZER``) the
+    guests' ``PUBLIC_CHANNEL``; else ``CHANNEL`` unless it is private (a guest cannot
+    subscribe), in which case ``key`` is None and the page lists without live updates.
     """
     credentials = get_pusher_credentials()
     conf = get_settings()
     try:
-        channel = None if conf.private else channel_for(conf.channel, hotel_slug)
+        if conf.audiences:
+            channel = channel_for(conf.public_channel, hotel_slug)
+        else:
+            channel = None if conf.private else channel_for(conf.channel, hotel_slug)
     except InvalidChannelName:
         channel = None
     return {

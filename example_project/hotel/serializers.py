@@ -155,6 +155,39 @@ class OfferStaffSerializer(serializers.ModelSerializer):
         return uploads.save_with_photo(photo, write)
 
 
+class OfferPublicSerializer(serializers.ModelSerializer):
+    """An active offer in the events guests get (``OFFER_REALTIME["PUBLIC_SERIALIZER"]``).
+
+    What the public API (``hotel.public_views``) gives, plus ``is_active`` (always true in
+    these events: the real public view checks it); no stored ``photo`` name.
+    """
+
+    photo_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Offer
+        fields = [
+            "id",
+            "title",
+            "short_description",
+            "details_text",
+            "details_html",
+            "valid_from",
+            "valid_to",
+            "tag",
+            "book_now_url",
+            "photo_url",
+            "sort_order",
+            "is_active",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_photo_url(self, offer: Offer) -> str | None:
+        """The photo's URL as the storage gives it (the same value the image events carry), or None."""
+        return offer.photo.url if offer.photo else None
+
+
 class OfferStaffJSONSerializer(OfferStaffSerializer):
     """The JSON request body of offer writes, for the OpenAPI schema only.
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
 from offer_realtime.backends.base import BaseBackend
-from offer_realtime.events import MAX_BATCH_SIZE, Event, channel_name_problem
+from offer_realtime.events import MAX_BATCH_SIZE, Event, batches, channel_name_problem
 from offer_realtime.settings import PusherCredentials, get_pusher_credentials, get_settings
 
 #: Pusher's limit on an event name's length.
@@ -92,9 +92,10 @@ class PusherBackend(BaseBackend):
         """Send ``events`` in order; raises :class:`EventRefused` before sending anything if
         one of them would be refused."""
         limit = get_settings().max_payload_bytes
-        entries = [batch_entry(event, limit) for event in events]
-        for start in range(0, len(entries), MAX_BATCH_SIZE):
-            self.client.trigger_batch(entries[start : start + MAX_BATCH_SIZE], already_encoded=True)
+        entries = {id(event): batch_entry(event, limit) for event in events}
+        # A change's events for every audience go in one call (events.batches).
+        for chunk in batches(events, MAX_BATCH_SIZE):
+            self.client.trigger_batch([entries[id(event)] for event in chunk], already_encoded=True)
 
     def close(self) -> None:
         """Close the pooled HTTP connection."""

@@ -513,6 +513,20 @@ class Soketi:
 # pusher-js subscriber
 
 
+def _members(messages: list[dict[str, Any]], channel: str) -> Optional[dict[str, Any]]:
+    members: Optional[dict[str, Any]] = None
+    for m in messages:
+        if m.get("channel") != channel:
+            continue
+        if m.get("type") == "subscribed" and "members" in m:
+            members = {member["id"]: member["info"] for member in m["members"]}
+        elif members is not None and m.get("type") == "member_added":
+            members[m["member"]["id"]] = m["member"]["info"]
+        elif members is not None and m.get("type") == "member_removed":
+            members.pop(m["member"]["id"], None)
+    return members
+
+
 T = TypeVar("T")
 
 
@@ -524,7 +538,10 @@ class Subscriber:
             attributes, normally a :class:`Soketi`.
         channels: channel names to subscribe to.
         auth_endpoint: channel-authorization URL for private/presence channels.
-        headers: extra headers sent with authorization requests (e.g. a cookie).
+        headers: extra headers sent with authorization requests (e.g. a cookie, or
+            ``Authorization: Token ...``).
+
+    On a presence channel :meth:`members` and :meth:`wait_for_members` follow who is there.
 
     Everything the client reports is kept in :attr:`messages`, in order; see
     ``subscriber.mjs`` for the message types. Usable as a context manager.
@@ -659,6 +676,21 @@ class Subscriber:
     def returncode(self) -> Optional[int]:
         """Exit code once the process has ended, else None."""
         return None if self._proc is None else self._proc.poll()
+
+    def members(self, channel: str) -> Optional[dict[str, Any]]:
+        """A presence channel's members as this client sees them now (``{id: info}``), or
+        None before it subscribed: the list at subscription, plus joins, minus leaves."""
+        return _members(self.messages, channel)
+
+    def wait_for_members(self, channel: str, ids: Iterable[str], timeout: float = 10.0) -> dict[str, Any]:
+        """Wait until the presence ``channel``'s members are exactly ``ids``; return ``{id: info}``."""
+        wanted = set(ids)
+
+        def find(messages: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+            current = _members(messages, channel)
+            return current if current is not None and set(current) == wanted else None
+
+        return self.wait_for(find, timeout, f"members {sorted(wanted)} on {channel!r}")
 
     # -- waiting ------------------------------------------------------------
 

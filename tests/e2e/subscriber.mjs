@@ -19,7 +19,9 @@
  * Output: exactly one JSON object per line on stdout, one per thing that happens:
  *   {"type":"connected","socket_id":...}
  *   {"type":"state","previous":...,"current":...}
- *   {"type":"subscribed","channel":...}
+ *   {"type":"subscribed","channel":...}            (presence channels add "me" and "members")
+ *   {"type":"member_added","channel":...,"member":{"id":...,"info":...}}     (presence channels)
+ *   {"type":"member_removed","channel":...,"member":{"id":...,"info":...}}   (presence channels)
  *   {"type":"subscription_error","channel":...,"status":...,"error":...}
  *   {"type":"event","channel":...,"event":...,"data":<parsed>,"received_at_ms":...}
  *   {"type":"error","error":...}
@@ -128,9 +130,20 @@ pusher.connection.bind('error', (err) => {
 
 for (const name of config.channels ?? []) {
   const channel = pusher.subscribe(name);
-  channel.bind('pusher:subscription_succeeded', () => {
-    emit({ type: 'subscribed', channel: name });
+  channel.bind('pusher:subscription_succeeded', (members) => {
+    if (!name.startsWith('presence-')) {
+      emit({ type: 'subscribed', channel: name });
+      return;
+    }
+    const all = [];
+    members.each((member) => all.push({ id: member.id, info: member.info }));
+    emit({ type: 'subscribed', channel: name, me: members.me, members: all });
   });
+  if (name.startsWith('presence-')) {
+    for (const [event, type] of [['pusher:member_added', 'member_added'], ['pusher:member_removed', 'member_removed']]) {
+      channel.bind(event, (member) => emit({ type, channel: name, member: { id: member.id, info: member.info } }));
+    }
+  }
   channel.bind('pusher:subscription_error', (err) => {
     emit({
       type: 'subscription_error',
