@@ -12,9 +12,9 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -23,8 +23,8 @@ from hotel.models import Offer
 
 from offer_realtime import metrics, ordering, sender
 from tests.pusher_stub import PusherStub
+from tests.pythonpath import child_pythonpath
 
-REPO = Path(__file__).resolve().parents[1]
 LABEL = "hotel.offer"
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,12 +66,13 @@ class Child:
     """Another process holding the locks of ``pks`` until :meth:`release`."""
 
     def __init__(self, pks: list, **plan) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, "PYTHONPATH": child_pythonpath()}
         env.pop("DJANGO_SETTINGS_MODULE", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, json.dumps(database_settings()),
              json.dumps({"label": LABEL, "pks": pks, **plan})],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            cwd=tempfile.gettempdir(),  # not the tree, which `-c` would put first: see tests/pythonpath.py
         )
 
     def wait_locked(self) -> tuple[list, list]:
@@ -135,7 +136,8 @@ def test_lock_keys_are_stable_64_bit_and_the_same_in_another_process():
     assert ordering.lock_key("other.model", 1) != keys[0]
     out = subprocess.run(
         [sys.executable, "-c", "from offer_realtime.ordering import lock_key; print(lock_key('hotel.offer', 1))"],
-        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"},
+        capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),  # see tests/pythonpath.py
+        env={**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": child_pythonpath()},
     ).stdout
     assert int(out) == keys[0]
 

@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from offer_realtime import events
 from offer_realtime.testing import capture_broadcasts
 from tests.conftest import make_staff
+from tests.pythonpath import child_pythonpath
 
 pytestmark = pytest.mark.django_db
 
@@ -232,8 +233,9 @@ response.render()
 print(response.status_code, response.content.decode())
 """
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "json_only_settings",
-           "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, check=False)
+           "PYTHONPATH": child_pythonpath(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env,
+                            check=False, cwd=tmp_path)  # not the tree's cwd: see tests/pythonpath.py
     assert result.returncode == 0, result.stderr
     status, body = result.stdout.strip().split(" ", 1)
     assert status == "200", body
