@@ -294,6 +294,7 @@ def test_every_id_is_documented_once_in_checks_and_the_readme():
     per_setting = [check_id for check_id, _ in (*VALIDATORS.values(), *PUSHER_VALIDATORS.values())]
     assert len(per_setting) == len(set(per_setting))
     assert emitted == _documented_ids(module.__doc__)
-    readme = (Path(module.__file__).parent.parent / "README.md").read_text()
+    # Next to the tests, not the module: under nox the module is the installed copy.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("## System checks") :]
     assert emitted == _documented_ids(section[: section.index("\n## ", 3)])
