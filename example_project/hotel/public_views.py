@@ -28,11 +28,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, serializers
+from rest_framework import generics
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hotel import serializers as hotel_serializers
 from hotel.models import Hotel, Offer
 from offer_realtime.events import InvalidChannelName, channel_for
 from offer_realtime.settings import get_pusher_credentials, get_settings
@@ -51,32 +52,13 @@ _AS_OF = OpenApiParameter(
 )
 
 
-class OfferPublicSerializer(serializers.ModelSerializer):
-    """An active offer as guests see it: no ``is_active`` (always true here) and no stored ``photo`` name."""
+class OfferPublicSerializer(hotel_serializers.OfferPublicSerializer):
+    """An active offer as guests see it: the public events' offer without ``is_active``
+    (always true here) and, like it, no stored ``photo`` name."""
 
-    photo_url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Offer
-        fields = [
-            "id",
-            "title",
-            "short_description",
-            "details_text",
-            "details_html",
-            "valid_from",
-            "valid_to",
-            "tag",
-            "book_now_url",
-            "photo_url",
-            "sort_order",
-            "created_at",
-        ]
+    class Meta(hotel_serializers.OfferPublicSerializer.Meta):
+        fields = [name for name in hotel_serializers.OfferPublicSerializer.Meta.fields if name != "is_active"]
         read_only_fields = fields
-
-    def get_photo_url(self, offer: Offer) -> str | None:
-        """The photo's URL as the storage gives it (the same value the events carry), or None."""
-        return offer.photo.url if offer.photo else None
 
 
 class _PublicOffers:
