@@ -28,14 +28,14 @@ for _path in (str(REPO / "example_project"), str(REPO)):
         sys.path.insert(0, _path)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
-import django
+import django  # noqa: E402 (after the sys.path and settings set-up above)
 
 django.setup()
 
-from django.conf import settings
-from django.core import checks
-from django.db import connection, transaction
-from django.test.utils import (
+from django.conf import settings  # noqa: E402
+from django.core import checks  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import (  # noqa: E402
     override_settings,
     setup_databases,
     setup_test_environment,
@@ -67,7 +67,6 @@ def row(*cells: object) -> None:
 
 def measure_settings(hotel) -> None:
     from hotel.models import Offer
-
     from offer_realtime.settings import DEFAULTS
 
     total = load_raised = save_raised = named = 0
@@ -205,7 +204,6 @@ def measure_redaction_and_noise() -> None:
 
 def measure_rollbacks(hotel, count: int) -> None:
     from hotel.models import Offer
-
     from offer_realtime.changes import Change
 
     def live() -> int:
@@ -234,8 +232,8 @@ def measure_rollbacks(hotel, count: int) -> None:
 
 def measure_task_mode(hotel) -> None:
     from django_tasks_db.models import DBTaskResult
-    from hotel.models import Offer
 
+    from hotel.models import Offer
     from offer_realtime import metrics, sender
     from tests.pusher_stub import PusherStub
 
@@ -280,6 +278,7 @@ def main() -> None:
     old = setup_databases(verbosity=0, interactive=False)
     try:
         from django.db import connections
+
         from hotel.models import Hotel
 
         hotel = Hotel.objects.create(name="Killarney", slug="killarney")
