@@ -76,8 +76,14 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     if not ids:
         return {}
     model = get_model()
-    queryset = model._base_manager.using(using).filter(pk__in=ids).select_related(*_related_path(model))
+    queryset = _joined(model._base_manager.using(using).filter(pk__in=ids), _related_path(model))
     return {offer.pk: offer for offer in queryset}
+
+
+def _joined(queryset: models.QuerySet, related: list[str]) -> models.QuerySet:
+    # select_related() with no names would follow every non-null foreign key (and is
+    # deprecated from Django 6.1): join only when the slug path has a relation to follow.
+    return queryset.select_related(*related) if related else queryset
 
 
 def _hotel_link(model: type[models.Model]) -> Any:
@@ -104,10 +110,8 @@ def _previous_slugs(values: set[Any], link: Any, using: str) -> dict[Any, str]:
         slugs = {value: value for value in values}
     elif link.many_to_one or link.one_to_one:
         related, key, rest = link.related_model, link.target_field.attname, path[1:]
-        queryset = (
-            related._base_manager.using(using)
-            .filter(**{f"{key}__in": values})
-            .select_related(*_related_path(related, rest))
+        queryset = _joined(
+            related._base_manager.using(using).filter(**{f"{key}__in": values}), _related_path(related, rest)
         )
         slugs = {getattr(hotel, key): resolve_attribute_path(hotel, rest) for hotel in queryset}
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import warnings
 
 import pytest
 from django.core import serializers as django_serializers
@@ -145,6 +146,23 @@ class TestHotelMove:
                 offer.hotel = other_hotel
                 offer.save(update_fields=["hotel"])
         assert self.moved(sent, offer.pk)
+
+    def test_the_old_hotels_slug_is_read_without_joining_every_foreign_key(self, offer, other_hotel):
+        # select_related() with no names follows every non-null foreign key, and Django 6.1
+        # deprecates it: the old hotel's slug is read with a plain query.
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            capture_broadcasts() as sent,
+            CaptureQueriesContext(connection) as queries,
+        ):
+            warnings.simplefilter("always")
+            offer.hotel = other_hotel
+            offer.save()
+            assert len(sent) == 2
+        assert [w for w in caught if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))] == []
+        hotel_reads = [q["sql"] for q in queries.captured_queries if 'FROM "hotel_hotel"' in q["sql"]]
+        assert hotel_reads, queries.captured_queries
+        assert all("JOIN" not in sql for sql in hotel_reads)
 
     def test_moved_and_edited_in_one_save_or_transaction(self, offer, other_hotel):
         with capture_broadcasts() as sent:
