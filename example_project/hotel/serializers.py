@@ -166,21 +166,8 @@ class OfferPublicSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Offer
-        fields = [
-            "id",
-            "title",
-            "short_description",
-            "details_text",
-            "details_html",
-            "valid_from",
-            "valid_to",
-            "tag",
-            "book_now_url",
-            "photo_url",
-            "sort_order",
-            "is_active",
-            "created_at",
-        ]
+        # The staff fields, in their order, less the stored photo name.
+        fields = [name for name in OfferStaffSerializer.Meta.fields if name != "photo"]
         read_only_fields = fields
 
     def get_photo_url(self, offer: Offer) -> str | None:
