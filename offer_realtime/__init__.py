@@ -3,9 +3,12 @@
 Add ``"offer_realtime"`` to ``INSTALLED_APPS``; every create, update, photo change and
 delete of the configured offer model is broadcast after its transaction commits.
 
-Where an event is built: :mod:`offer_realtime.events`. Where it is sent:
-:mod:`offer_realtime.delivery` and :mod:`offer_realtime.backends`. Where it is
-configured: :mod:`offer_realtime.settings`.
+The pipeline flows one way: :mod:`~offer_realtime.receivers` record changes,
+:mod:`~offer_realtime.transactions` hold them until commit, :mod:`~offer_realtime.delivery`
+hands them to the configured mode (inline, the background :mod:`~offer_realtime.sender`
+or the :mod:`~offer_realtime.tasks` worker), :mod:`~offer_realtime.building` turns them
+into events, :mod:`~offer_realtime.sending` sends those through
+:mod:`~offer_realtime.backends`. Configuration: :mod:`offer_realtime.settings`.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
     the current transaction commits and is coalesced with the offer's other changes.
     """
     from django.db import router
-    from django.utils import timezone
 
     from offer_realtime import receivers, transactions
     from offer_realtime.changes import Action, Change
@@ -45,15 +47,14 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
     if action is Action.DELETED:
         receivers.record_deletion(offer, using)
         return
-    now = timezone.now()
     if action is Action.CREATED:
-        change = Change(Action.CREATED, offer.pk, now, socket_id=current_socket_id())
+        change = Change.created(offer.pk, socket_id=current_socket_id())
     else:
         photo = action is Action.IMAGE_UPDATED
         # Audiences: what guests saw before a write that bypassed signals is unknown.
         unknown_active = get_settings().audiences and not photo
-        change = Change(
-            Action.UPDATED, offer.pk, now, fields_changed=not photo, photo_changed=photo,
-            active_changed=unknown_active, socket_id=current_socket_id()
+        change = Change.updated(
+            offer.pk, fields_changed=not photo, photo_changed=photo, active_changed=unknown_active,
+            socket_id=current_socket_id(),
         )
     transactions.record(change, using)

@@ -7,11 +7,14 @@ to what a viewer needs, per offer, and only then are events built and sent.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from django.utils import timezone
 
 
 class Action(str, enum.Enum):
@@ -61,6 +64,61 @@ class Change:
     #: Set when Django runs this change's on_commit callback: the change committed.
     committed: bool = field(default=False, compare=False)
 
+    # -- Named constructors: how the receivers and broadcast() record what happened --------
+
+    @classmethod
+    def created(cls, offer_id: Any, *, socket_id: str | None = None) -> Change:
+        """The offer was created (its events are built from the committed row)."""
+        return cls(Action.CREATED, offer_id, timezone.now(), socket_id=socket_id)
+
+    @classmethod
+    def updated(
+        cls,
+        offer_id: Any,
+        *,
+        fields_changed: bool = False,
+        photo_changed: bool = False,
+        hotel_changed: bool = False,
+        previous_hotel: Any = None,
+        active_changed: bool = False,
+        was_active: bool | None = None,
+        socket_id: str | None = None,
+    ) -> Change:
+        """The offer was saved with changes (which ones: the flags, see the fields above)."""
+        return cls(
+            Action.UPDATED, offer_id, timezone.now(), fields_changed=fields_changed, photo_changed=photo_changed,
+            hotel_changed=hotel_changed, previous_hotel=previous_hotel, active_changed=active_changed,
+            was_active=was_active, socket_id=socket_id,
+        )
+
+    @classmethod
+    def deleted(
+        cls, offer_id: Any, *, title: str, channel: str, was_active: bool | None = None, socket_id: str | None = None
+    ) -> Change:
+        """The offer is being deleted; ``title`` and ``channel`` are captured while it exists."""
+        return cls(
+            Action.DELETED, offer_id, timezone.now(), offer_title=title, channel=channel, was_active=was_active,
+            socket_id=socket_id,
+        )
+
+    # -- JSON (task arguments) ----------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """This change as JSON data (task arguments): every field but ``committed``."""
+        data = {f.name: getattr(self, f.name) for f in _JSON_FIELDS}
+        data["action"] = self.action.value
+        data["changed_at"] = self.changed_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Change:
+        """The inverse of :meth:`to_json`. A key missing (a task enqueued by an older version,
+        e.g. before moves or audiences) takes the field's default."""
+        values = {f.name: data[f.name] for f in _JSON_FIELDS if f.name in data}
+        values["action"] = Action(data["action"])
+        values["changed_at"] = datetime.datetime.fromisoformat(data["changed_at"])
+        return cls(**values)
+
     def mark_committed(self) -> None:
         """on_commit callback: the savepoint holding this change was not rolled back."""
         self.committed = True
@@ -72,6 +130,10 @@ class Change:
             self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel,
             self.active_changed, self.was_active,
         )
+
+
+#: The fields a change carries across processes (``committed`` is this process's bookkeeping).
+_JSON_FIELDS = tuple(f for f in dataclasses.fields(Change) if f.name != "committed")
 
 
 def _merge(earlier: Change, later: Change) -> list[Change]:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.core.signals import setting_changed
 from django.db import models
 from django.db.models.signals import post_init, post_save, pre_delete, pre_save
-from django.utils import timezone
 
-from offer_realtime import tracking, transactions
+from offer_realtime import building, tracking, transactions
+from offer_realtime.changes import Change
 from offer_realtime.middleware import current_socket_id
-from offer_realtime.changes import Action, Change
-from offer_realtime.settings import get_model, get_settings
+from offer_realtime.settings import WATCHED_SETTINGS, get_model, get_settings
 
 logger = logging.getLogger("offer_realtime")
 
@@ -56,7 +56,7 @@ def on_post_save(
         if not get_settings().enabled:
             return
         if created:
-            transactions.record(Change(Action.CREATED, instance.pk, timezone.now(), socket_id=current_socket_id()), using)
+            transactions.record(Change.created(instance.pk, socket_id=current_socket_id()), using)
             return
         changed = tracking.changed_fields(instance, fields, update_fields)
         if not changed:
@@ -75,10 +75,8 @@ def on_post_save(
             active_changed = True
             was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
         transactions.record(
-            Change(
-                Action.UPDATED,
+            Change.updated(
                 instance.pk,
-                timezone.now(),
                 fields_changed=bool(other_fields),
                 photo_changed=photo_changed,
                 hotel_changed=hotel_changed,
@@ -101,10 +99,8 @@ def on_pre_delete(sender: type[models.Model], instance: models.Model, using: str
 
 def record_deletion(instance: models.Model, using: str) -> None:
     """Record that ``instance`` is being deleted, capturing its title and channel now."""
-    from offer_realtime.delivery import channel_for_offer
-
     try:
-        channel = channel_for_offer(instance)
+        channel = building.channel_for_offer(instance)
     except Exception as exc:  # noqa: BLE001 - an unbroadcastable offer must still delete
         logger.error("Offer %s is deleted but no event can be sent: %s", instance.pk, exc)
         return
@@ -115,11 +111,9 @@ def record_deletion(instance: models.Model, using: str) -> None:
         # As the row holds it (the loaded or last saved value), not an unsaved assignment.
         was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
     transactions.record(
-        Change(
-            Action.DELETED,
+        Change.deleted(
             instance.pk,
-            timezone.now(),
-            offer_title=title,
+            title=title,
             channel=channel,
             was_active=was_active,
             socket_id=current_socket_id(),
@@ -177,3 +171,12 @@ def reconnect() -> None:
     """Follow a change of ``OFFER_REALTIME`` (e.g. ``override_settings`` in a test)."""
     disconnect()
     connect()
+
+
+def _reconnect_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # MODEL, PHOTO_FIELD, IGNORE_FIELDS, ... decide what the receivers are connected to.
+    if setting in WATCHED_SETTINGS:
+        reconnect()
+
+
+setting_changed.connect(_reconnect_on_setting_changed, dispatch_uid="offer_realtime.receivers.reconnect")

@@ -1,8 +1,9 @@
-"""Which send failures are worth retrying, and how long to wait before the next attempt."""
+"""Which send failures are worth retrying, how long to wait, and the one retry loop."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pusher.errors
 import requests
@@ -39,3 +40,26 @@ def backoff(attempt: int, base: float, cap: float, jitter: float = 0.1) -> float
     retry together."""
     delay = min(cap, base * (2 ** (attempt - 1)))
     return delay * (1 + random.uniform(-jitter, jitter)) if jitter else delay
+
+
+def run_attempts(
+    attempt: Callable[[int], bool],
+    *,
+    first: int = 1,
+    base_delay: float,
+    max_delay: float,
+    wait: Callable[[int, float], bool],
+) -> None:
+    """The retry loop of the background sender and the task worker.
+
+    Calls ``attempt(n)`` for n = ``first``, ``first + 1``, ... until it returns True
+    (nothing left to retry; the last allowed attempt always does, as it may not ask for
+    a retry). Between attempts, ``wait(n, delay)`` with the :func:`backoff` after attempt
+    n; it returns False to end the loop there (the exit deadline came, or a follow-up task
+    was enqueued to make the next attempt later).
+    """
+    n = first
+    while not attempt(n):
+        if not wait(n, backoff(n, base_delay, max_delay)):
+            return
+        n += 1

@@ -30,12 +30,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, Union
 
+from django.core.signals import setting_changed
 from django.db import close_old_connections, connections
 
-from offer_realtime import metrics
+from offer_realtime import building, metrics, sending
 from offer_realtime.changes import Change
 from offer_realtime.events import MAX_BATCH_SIZE, Event, batches
-from offer_realtime.retry import backoff
+from offer_realtime.retry import run_attempts
+from offer_realtime.settings import WATCHED_SETTINGS, get_settings
 
 logger = logging.getLogger("offer_realtime")
 
@@ -69,6 +71,7 @@ class BackgroundSender:
         self._held_events = 0  # of those: built events not yet sent or given up ...
         self._held_changes = 0  # ... and changes whose events are not built yet
         self._sending = 0  # events in the HTTP call running right now
+        self._last = False  # the exit deadline allows the current attempt and no other
         self._stopping = False  # shutdown() called: end once the queue is empty ...
         self._deadline: float | None = None  # ... or at this time.monotonic(), whatever is left
         #: What the thread did: events "sent" and "given_up" (with changes whose offers could
@@ -200,7 +203,7 @@ class BackgroundSender:
     def _deliver(self, using: str, changes: list[Change]) -> bool:
         """Build and send the events of committed ``changes`` (of database ``using``).
 
-        Each attempt holds the offers' cross-process locks (``delivery.offers_in_order``)
+        Each attempt holds the offers' cross-process locks (``building.offers_in_order``)
         while it reads the committed rows (one query), builds the events and sends them,
         so another process's events of the same offers go before or after, never in
         between. Between attempts the locks are released; a retry reads the rows again
@@ -209,29 +212,30 @@ class BackgroundSender:
         retried like a send, then the changes are given up. False if the exit deadline
         came first (what was left is counted as unsent).
         """
-        from offer_realtime import delivery
-
         only: set[str] | None = None  # event ids still to send (None: every event, the first time)
         held: int | None = None  # events of these changes still held, once built
-        last = False
-        for attempt in range(1, self.attempts + 1):
+        finished = True
+
+        def attempt(n: int) -> bool:
+            nonlocal changes, only, held, finished
             if self._past_deadline():
                 self._leave("unsent", changes, held)
-                return False
+                finished = False
+                return True
             # Like a request: drop a connection the database closed or that aged out
             # (before the locks: a PostgreSQL lock belongs to the connection).
             close_old_connections()
             retry: list[Event] = []
-            with delivery.offers_in_order(changes, using, max_wait=self._time_left()):
+            with building.offers_in_order(changes, using, max_wait=self._time_left()):
                 try:
-                    built: list[Event] | None = delivery.only_events(delivery.build_events(changes, using), only)
+                    built: list[Event] | None = building.only_events(building.build_events(changes, using), only)
                 except Exception as exc:  # noqa: BLE001 - the sender thread must survive anything
                     built = None
-                    final = attempt == self.attempts
+                    final = n == self.attempts
                     logger.log(
                         logging.ERROR if final else logging.WARNING,
                         "Could not read %d changed offer(s) to build their events (attempt %d; %s): %s: %s",
-                        len(changes), attempt, "given up" if final else "will retry", type(exc).__name__, exc,
+                        len(changes), n, "given up" if final else "will retry", type(exc).__name__, exc,
                     )
                 if built is not None:
                     with self._cv:
@@ -242,44 +246,52 @@ class BackgroundSender:
                             self._held_events += len(built) - held
                     if held is not None and len(built) < held:
                         self._settle("superseded", held - len(built))  # offers deleted since
-                    retry = self._send_chunks(built, attempt)
+                    retry = self._send_chunks(built, n)
                     held = len(retry)
-            if built is None and attempt == self.attempts:
-                metrics.increment("given_up", len(changes) if held is None else held)
-                self._leave("given_up", changes, held)
+            if built is None:
+                if n == self.attempts:
+                    metrics.increment("given_up", len(changes) if held is None else held)
+                    self._leave("given_up", changes, held)
+                    return True
+            elif not retry:
                 return True
-            if built is not None and not retry:
-                return True
-            if built is not None:
-                changes, only = delivery.still_to_send(changes, retry)
-            if last:
+            else:
+                changes, only = building.still_to_send(changes, retry)
+            if self._last:
                 self._leave("unsent", changes, held)
                 self._end_now()
-                return False
-            last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
-        return True  # not reached: the last attempt never asks for a retry
+                finished = False
+                return True
+            return False
+
+        self._last = False
+        run_attempts(attempt, base_delay=self.base_delay, max_delay=self.max_delay, wait=self._wait)
+        return finished
 
     def _send_chunks(self, events: list[Event], attempt: int) -> list[Event]:
         """One attempt at ``events``, ten per call, in order; the events to retry (a chunk
         that failed transiently, and every later one, held back to keep the order)."""
-        from offer_realtime.delivery import send_batch
-
         end = 0
         # A change's events for every audience go in one call (events.batches).
         for chunk in batches(events, MAX_BATCH_SIZE):
             end += len(chunk)
-            with self._cv:
-                self._sending = len(chunk)
-            try:
-                result = send_batch(chunk, attempt=attempt, may_retry=attempt < self.attempts)
-            finally:
-                with self._cv:
-                    self._sending = 0
-            self._settle("sent", len(result.sent))
-            self._settle("given_up", len(result.given_up))
+            result = self._send_one(chunk, attempt)
             if result.retry:
                 return [*result.retry, *events[end:]]
         return []
+
+    def _send_one(self, batch: list[Event], attempt: int) -> sending.SendResult:
+        """One :func:`~offer_realtime.sending.send_batch` of at most ten events, tallied."""
+        with self._cv:
+            self._sending = len(batch)
+        try:
+            result = sending.send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
+        finally:
+            with self._cv:
+                self._sending = 0
+        self._settle("sent", len(result.sent))
+        self._settle("given_up", len(result.given_up))
+        return result
 
     def _leave(self, what: str, changes: list[Change], held: int | None) -> None:
         """Count what is left of a delivery as ``what``: its changes, or once built, its events."""
@@ -291,31 +303,34 @@ class BackgroundSender:
     def _send(self, batch: list[Event]) -> bool:
         """Send ``batch``, retrying what fails transiently with backoff; False if the exit
         deadline came first (what was left is counted as unsent)."""
-        from offer_realtime.delivery import send_batch
+        finished = True
 
-        last = False
-        for attempt in range(1, self.attempts + 1):
+        def attempt(n: int) -> bool:
+            nonlocal batch, finished
             if self._past_deadline():
                 self._settle("unsent", len(batch))
-                return False
-            with self._cv:
-                self._sending = len(batch)
-            try:
-                result = send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
-            finally:
-                with self._cv:
-                    self._sending = 0
-            self._settle("sent", len(result.sent))
-            self._settle("given_up", len(result.given_up))
+                finished = False
+                return True
+            result = self._send_one(batch, n)
             if not result.retry:
                 return True
             batch = result.retry
-            if last:
+            if self._last:
                 self._settle("unsent", len(batch))
                 self._end_now()
-                return False
-            last = not self._pause(backoff(attempt, self.base_delay, self.max_delay))
-        return True  # not reached: the last attempt never asks for a retry
+                finished = False
+                return True
+            return False
+
+        self._last = False
+        run_attempts(attempt, base_delay=self.base_delay, max_delay=self.max_delay, wait=self._wait)
+        return finished
+
+    def _wait(self, attempt: int, delay: float) -> bool:
+        """Between attempts (:func:`~offer_realtime.retry.run_attempts`): the backoff; once
+        exiting, a cut backoff makes the next attempt the last (``_last``)."""
+        self._last = not self._pause(delay)
+        return True
 
     def _pause(self, delay: float) -> bool:
         """Wait ``delay`` seconds before the next attempt; True if it waited the whole backoff.
@@ -468,8 +483,6 @@ def get_sender() -> BackgroundSender:
     if _sender is None or _sender_pid != os.getpid():
         with _lock:
             if _sender is None or _sender_pid != os.getpid():
-                from offer_realtime.settings import get_settings
-
                 conf = get_settings()
                 _sender = BackgroundSender(
                     queue_size=conf.queue_size,
@@ -491,9 +504,16 @@ def reset_sender() -> None:
         old.shutdown(timeout=1.0)
 
 
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # The sender's queue size and retry policy come from the settings.
+    if setting in WATCHED_SETTINGS:
+        reset_sender()
+
+
+setting_changed.connect(_reset_on_setting_changed, dispatch_uid="offer_realtime.sender.reset")
+
+
 @atexit.register
 def _flush_at_exit() -> None:
     if _sender is not None and _sender_pid == os.getpid():
-        from offer_realtime.settings import get_settings
-
         _sender.shutdown(get_settings().flush_timeout)

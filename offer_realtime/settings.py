@@ -31,8 +31,6 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from offer_realtime import events
-
 logger = logging.getLogger("offer_realtime")
 
 #: Short names accepted for ``OFFER_REALTIME["BACKEND"]``, besides any dotted path.
@@ -80,7 +78,8 @@ DEFAULTS: dict[str, Any] = {
     "IGNORE_FIELDS": (),
     # Pusher's limit on one event's data in UTF-8 bytes; raise it for a dedicated
     # cluster. A larger event is replaced by offers-updated {"action": "sync"}.
-    "MAX_PAYLOAD_BYTES": events.MAX_PAYLOAD_BYTES,
+    # (The same number as events.MAX_PAYLOAD_BYTES; settings imports nothing of the package.)
+    "MAX_PAYLOAD_BYTES": 10_240,
     # Request header carrying the originating browser's Pusher socket id, read by
     # offer_realtime.middleware.SocketIdMiddleware ("to others").
     "SOCKET_ID_HEADER": "X-Pusher-Socket-ID",
@@ -523,18 +522,14 @@ def get_public_serializer_class():
     return _import_cached(get_settings().public_serializer)
 
 
-_WATCHED = {"OFFER_REALTIME", *PUSHER_SETTINGS}
+#: The Django settings this module reads. Other modules that cache something built from
+#: them (the backend, the signal receivers, the background sender) subscribe to
+#: ``setting_changed`` themselves and check against this set.
+WATCHED_SETTINGS = frozenset({"OFFER_REALTIME", *PUSHER_SETTINGS})
 
 
 @receiver(setting_changed)
 def _reload_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting not in _WATCHED:
-        return
-    get_settings.cache_clear()
-    get_pusher_credentials.cache_clear()
-    # The backend and the signal receivers depend on these settings too.
-    from offer_realtime import backends, receivers, sender
-
-    sender.reset_sender()
-    backends.reset_backend()
-    receivers.reconnect()
+    if setting in WATCHED_SETTINGS:
+        get_settings.cache_clear()
+        get_pusher_credentials.cache_clear()

@@ -43,54 +43,16 @@ try:  # Django >= 6.0
 except ImportError:  # Django 5.2 with the django-tasks backport
     from django_tasks import task, task_backends  # type: ignore[no-redef]
 
-from offer_realtime.changes import Action, Change
+from offer_realtime import building, metrics, sending
+from offer_realtime.changes import Change
 from offer_realtime.events import Event
-from offer_realtime.retry import backoff
+from offer_realtime.retry import run_attempts
 from offer_realtime.settings import get_settings
 
 logger = logging.getLogger("offer_realtime")
 
 
-# -- JSON forms (task arguments must be JSON) ---------------------------------------
-
-
-def change_to_json(change: Change) -> dict[str, Any]:
-    """A change as task arguments."""
-    return {
-        "action": change.action.value,
-        "offer_id": change.offer_id,
-        "changed_at": change.changed_at.isoformat(),
-        "fields_changed": change.fields_changed,
-        "photo_changed": change.photo_changed,
-        "hotel_changed": change.hotel_changed,
-        "previous_hotel": change.previous_hotel,
-        "active_changed": change.active_changed,
-        "was_active": change.was_active,
-        "offer_title": change.offer_title,
-        "channel": change.channel,
-        "socket_id": change.socket_id,
-        "transaction_key": change.transaction_key,
-    }
-
-
-def change_from_json(data: dict[str, Any]) -> Change:
-    """The inverse of :func:`change_to_json`."""
-    return Change(
-        action=Action(data["action"]),
-        offer_id=data["offer_id"],
-        changed_at=datetime.datetime.fromisoformat(data["changed_at"]),
-        fields_changed=data["fields_changed"],
-        photo_changed=data["photo_changed"],
-        # .get: tasks enqueued by an older version carry no move.
-        hotel_changed=data.get("hotel_changed", False),
-        previous_hotel=data.get("previous_hotel"),
-        active_changed=data.get("active_changed", False),
-        was_active=data.get("was_active"),
-        offer_title=data["offer_title"],
-        channel=data["channel"],
-        socket_id=data["socket_id"],
-        transaction_key=data["transaction_key"],
-    )
+# -- JSON forms (task arguments must be JSON; a change's is Change.to_json) ----------
 
 
 def event_to_json(event: Event) -> dict[str, Any]:
@@ -118,58 +80,63 @@ def deliver_offer_changes(
     event after its offer-deleted.
     """
     only = None if event_ids is None else set(event_ids)
-    _deliver_with_retries([change_from_json(c) for c in changes], using, attempt, only)
+    _deliver_with_retries([Change.from_json(c) for c in changes], using, attempt, only)
 
 
 @task()
 def send_offer_events(events: list[dict[str, Any]], attempt: int) -> None:
     """Send already built events again: the retries enqueued by earlier versions of this
     package, which retried built events; retries are now :func:`deliver_offer_changes`."""
-    _send_with_retries([event_from_json(e) for e in events], attempt=attempt)
+    _send_with_retries([event_from_json(e) for e in events], attempt)
 
 
-def _deliver_with_retries(changes: list[Change], using: str, attempt: int, only: set[str] | None) -> None:
+def _deliver_with_retries(changes: list[Change], using: str, first: int, only: set[str] | None) -> None:
     """Attempts at ``changes``, each holding the offers' cross-process locks from the read
-    of the committed rows to the end of the send (``delivery.offers_in_order``); released
+    of the committed rows to the end of the send (``building.offers_in_order``); released
     between attempts."""
-    from offer_realtime import delivery
-
     conf = get_settings()
-    while True:
-        with delivery.offers_in_order(changes, using):
-            batch = delivery.only_events(delivery.build_events(changes, using), only)
-            retry = delivery.send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
+
+    def attempt(n: int) -> bool:
+        nonlocal changes, only
+        with building.offers_in_order(changes, using):
+            batch = building.only_events(building.build_events(changes, using), only)
+            retry = sending.send_batch(batch, attempt=n, may_retry=n < conf.retry_attempts).retry
         if not retry:
-            return
-        changes, only = delivery.still_to_send(changes, retry)
-        delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
-        attempt += 1
+            return True
+        changes, only = building.still_to_send(changes, retry)
+        return False
+
+    def wait(n: int, delay: float) -> bool:
         follow_up = _task(deliver_offer_changes)
-        if follow_up.get_backend().supports_defer:
-            run_after = timezone.now() + datetime.timedelta(seconds=delay)
-            follow_up.using(run_after=run_after).enqueue([change_to_json(c) for c in changes], using, attempt,
-                                                         sorted(only))
-            return
-        time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
+        if not follow_up.get_backend().supports_defer:
+            time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
+            return True
+        run_after = timezone.now() + datetime.timedelta(seconds=delay)
+        follow_up.using(run_after=run_after).enqueue([c.to_json() for c in changes], using, n + 1, sorted(only or ()))
+        return False
+
+    run_attempts(attempt, first=first, base_delay=conf.retry_base_delay, max_delay=conf.retry_max_delay, wait=wait)
 
 
-def _send_with_retries(batch: Sequence[Event], attempt: int) -> None:
-    from offer_realtime.delivery import send_batch
-
+def _send_with_retries(batch: Sequence[Event], first: int) -> None:
     conf = get_settings()
-    while True:
+
+    def attempt(n: int) -> bool:
+        nonlocal batch
         # Only the events still to retry go on (a split batch may have sent or given up some).
-        batch = send_batch(batch, attempt=attempt, may_retry=attempt < conf.retry_attempts).retry
-        if not batch:
-            return
-        delay = backoff(attempt, conf.retry_base_delay, conf.retry_max_delay)
-        attempt += 1
+        batch = sending.send_batch(batch, attempt=n, may_retry=n < conf.retry_attempts).retry
+        return not batch
+
+    def wait(n: int, delay: float) -> bool:
         follow_up = _task(send_offer_events)
-        if follow_up.get_backend().supports_defer:
-            run_after = timezone.now() + datetime.timedelta(seconds=delay)
-            follow_up.using(run_after=run_after).enqueue([event_to_json(e) for e in batch], attempt)
-            return
-        time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
+        if not follow_up.get_backend().supports_defer:
+            time.sleep(delay)  # the backend cannot defer: wait here, holding the worker
+            return True
+        run_after = timezone.now() + datetime.timedelta(seconds=delay)
+        follow_up.using(run_after=run_after).enqueue([event_to_json(e) for e in batch], n + 1)
+        return False
+
+    run_attempts(attempt, first=first, base_delay=conf.retry_base_delay, max_delay=conf.retry_max_delay, wait=wait)
 
 
 # -- Enqueueing (in the writing process) ---------------------------------------------
@@ -234,7 +201,5 @@ def enqueue_in_transaction(changes: Sequence[Change], using: str) -> bool:
 
 
 def _enqueue(changes: Sequence[Change], using: str) -> None:
-    from offer_realtime import metrics
-
-    _task(deliver_offer_changes).enqueue([change_to_json(c) for c in changes], using)
+    _task(deliver_offer_changes).enqueue([c.to_json() for c in changes], using)
     metrics.increment("enqueued", len(changes))

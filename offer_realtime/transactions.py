@@ -4,7 +4,9 @@ Each recorded change registers two ``transaction.on_commit`` callbacks: one that
 change to its transaction's committed list, then a flush. Django's own rules decide what
 committed: a rolled-back savepoint or transaction discards its callbacks. The flush of
 the newest change still queued coalesces the committed changes and hands them to
-delivery; the others do nothing.
+delivery (:mod:`offer_realtime.delivery`); the others do nothing. In task mode with the
+task store on the same database, each change also enqueues its task inside the
+transaction (:mod:`offer_realtime.outbox`).
 
 Nothing here holds a change strongly but those callbacks (and, once they ran, the
 committed list): when Django discards them on a rollback, the changes are freed at once,
@@ -17,26 +19,15 @@ import logging
 import uuid
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from offer_realtime import delivery
 from offer_realtime.changes import Change, coalesce
+from offer_realtime.outbox import Outbox
 
 logger = logging.getLogger("offer_realtime")
-
-
-@dataclass
-class _Enqueued:
-    """Outbox: a task enqueued inside the transaction for one offer."""
-
-    #: What the offer's coalesced events were when it was enqueued.
-    summary: tuple
-    #: The change that enqueued it: alive exactly as long as the task row (same savepoints).
-    change: weakref.ref
-    #: False when the insert failed: the offer falls back to background delivery.
-    ok: bool
 
 
 class _Transaction:
@@ -46,7 +37,7 @@ class _Transaction:
     all (rollback) or has run them (commit), it is freed.
     """
 
-    __slots__ = ("__weakref__", "closed", "committed", "enqueued", "flushes", "history", "key", "next_seq", "using")
+    __slots__ = ("__weakref__", "closed", "committed", "flushes", "key", "next_seq", "outbox", "using")
 
     def __init__(self, using: str) -> None:
         self.using = using
@@ -60,9 +51,8 @@ class _Transaction:
         #: Flush callbacks still queued, oldest first; a dropped one removes itself.
         self.flushes: dict[int, weakref.ref] = {}
         self.next_seq = 0
-        #: Outbox only: per offer, its changes (weakly) and the tasks enqueued for it.
-        self.history: dict[Any, list[weakref.ref]] = {}
-        self.enqueued: dict[Any, list[_Enqueued]] = {}
+        #: Task mode with the task store on this database: the tasks enqueued so far.
+        self.outbox: Outbox | None = None
 
     def add_flush(self, flush: Callable[[], None]) -> int:
         """Remember a queued flush callback; it is forgotten when Django drops it."""
@@ -114,7 +104,7 @@ def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
             )
             return
         change.mark_committed()
-        _deliver([change], using)
+        delivery.deliver([change], using)
         return
 
     state = _transaction_for(connection, using)
@@ -135,38 +125,11 @@ def record(change: Change, using: str = DEFAULT_DB_ALIAS) -> None:
     # Both under the current savepoints: rolling one back drops this change and its flush.
     transaction.on_commit(offer_change_committed, using=using)
     transaction.on_commit(flush_offer_changes, using=using, robust=True)
-    if _outbox_active(using):
-        _enqueue_in_outbox(state, change, using)
-
-
-def _outbox_active(using: str) -> bool:
-    from offer_realtime import backends
-    from offer_realtime.settings import get_settings
-
-    if get_settings().delivery != "task" or backends.overridden():
-        return False
-    try:
-        from offer_realtime import tasks
-    except ImportError:  # no task framework: reported by checks (E010); delivered in the background
-        return False
-    return tasks.is_outbox(using)
-
-
-def _enqueue_in_outbox(state: _Transaction, change: Change, using: str) -> None:
-    from offer_realtime import tasks
-
-    refs = state.history.setdefault(change.offer_id, [])
-    refs.append(weakref.ref(change))
-    refs[:] = [ref for ref in refs if ref() is not None]  # rolled back with their savepoints
-    coalesced = coalesce([c for ref in refs if (c := ref()) is not None])
-    summary = tuple(c.signature() for c in coalesced)
-    enqueued = state.enqueued.setdefault(change.offer_id, [])
-    while enqueued and enqueued[-1].change() is None:
-        enqueued.pop()  # its task was rolled back with its savepoint
-    if enqueued and enqueued[-1].summary == summary and enqueued[-1].ok:
-        return  # the task already enqueued gives these events (it reads the committed row)
-    ok = tasks.enqueue_in_transaction(coalesced, using) if coalesced else True
-    enqueued.append(_Enqueued(summary, weakref.ref(change), ok))
+    strategy = delivery.mode()
+    if strategy is not None and strategy.in_transaction(using):
+        if state.outbox is None:
+            state.outbox = Outbox()
+        state.outbox.record(change, using)
 
 
 def _flush(state: _Transaction) -> None:
@@ -174,26 +137,13 @@ def _flush(state: _Transaction) -> None:
     if not committed:
         return
     changes = coalesce(committed)
-    if not state.enqueued:
-        _deliver(changes, state.using)
+    if state.outbox is None:
+        delivery.deliver(changes, state.using)
         return
     # Outbox: an offer whose last task committed is covered; one whose insert failed falls
     # back to the background sender; one with no task (none was needed) is delivered as usual.
-    covered: list[Change] = []
-    failed: list[Change] = []
-    rest: list[Change] = []
-    for change in changes:
-        entries = [e for e in state.enqueued.get(change.offer_id, ()) if e.change() is not None]
-        (rest if not entries else covered if entries[-1].ok else failed).append(change)
+    failed, rest = state.outbox.uncovered(changes)
     if failed:
-        from offer_realtime import delivery
-
         delivery.fall_back_to_background(failed, state.using, "the outbox insert failed")
     if rest:
-        _deliver(rest, state.using)
-
-
-def _deliver(changes: list[Change], using: str) -> None:
-    from offer_realtime import delivery
-
-    delivery.deliver(changes, using=using)
+        delivery.deliver(rest, state.using)

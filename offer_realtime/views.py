@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from offer_realtime.backends.pusher import make_client
-from offer_realtime.delivery import resolve_attribute_path
+from offer_realtime.building import resolve_attribute_path
 from offer_realtime.events import (
     CHANNEL_NAME_MAX_LENGTH,
     channel_name_problem,

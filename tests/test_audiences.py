@@ -15,12 +15,7 @@ import offer_realtime
 from offer_realtime import events, sender
 from offer_realtime.changes import Action, Change
 from offer_realtime.events import to_json_data
-from offer_realtime.tasks import (
-    change_from_json,
-    change_to_json,
-    event_from_json,
-    event_to_json,
-)
+from offer_realtime.tasks import event_from_json, event_to_json
 from offer_realtime.testing import capture_broadcasts
 from tests.conftest import make_image
 from tests.pusher_stub import PusherStub
@@ -283,7 +278,7 @@ def test_one_audience_failing_to_build_leaves_the_other(db, hotel, caplog):
 def test_changes_keep_the_active_state_through_task_arguments():
     change = Change(Action.UPDATED, 7, __import__("django.utils.timezone").utils.timezone.now(),
                     active_changed=True, was_active=True)
-    assert change_from_json(change_to_json(change)).signature() == change.signature()
+    assert Change.from_json(change.to_json()).signature() == change.signature()
     event = events.Event(C, PUBLIC, {"a": 1}, 7, group="k:7")
     assert event_from_json(event_to_json(event)).group == "k:7"
 
@@ -409,11 +404,11 @@ def test_a_retry_maps_public_events_back_to_their_change(audiences, hotel):
     found again by event id: a public event's id must lead back to its change."""
     from django.utils import timezone
 
-    from offer_realtime import delivery
+    from offer_realtime import building
 
     offer = make(hotel)
     change = Change(Action.CREATED, offer.pk, timezone.now())
-    public = [e for e in delivery.build_events([change], "default") if e.channel == PUBLIC]
-    changes, ids = delivery.still_to_send([change], public)
+    public = [e for e in building.build_events([change], "default") if e.channel == PUBLIC]
+    changes, ids = building.still_to_send([change], public)
     assert changes == [change] and ids == {public[0].data["event_id"]}
-    assert delivery.only_events(delivery.build_events(changes, "default"), ids) == public
+    assert building.only_events(building.build_events(changes, "default"), ids) == public

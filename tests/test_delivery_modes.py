@@ -105,9 +105,9 @@ class TestBackground:
     def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
         from django.db import OperationalError
 
-        from offer_realtime import delivery
+        from offer_realtime import building
 
-        real_build, calls = delivery.build_events, []
+        real_build, calls = building.build_events, []
 
         def flaky_build(changes, using):
             calls.append(len(changes))
@@ -115,7 +115,7 @@ class TestBackground:
                 raise OperationalError("database table is locked")
             return real_build(changes, using)
 
-        monkeypatch.setattr(delivery, "build_events", flaky_build)
+        monkeypatch.setattr(building, "build_events", flaky_build)
         with background(stub):
             Offer.objects.create(hotel=hotel, title="built on the second try")
             assert sender.get_sender().flush(5)
@@ -266,7 +266,7 @@ class TestOneHotelsEventNeverCostsAnothers:
         assert "Batch of 10 events refused: PusherBadStatus: 413" in caplog.text
 
     def test_inline_batch_refused_for_one_event(self, stub):
-        from offer_realtime.delivery import send_batch
+        from offer_realtime.sending import send_batch
 
         stub.reject = oversize_for_stub
         batch = [hotel_event("hotel-b", 1), hotel_event("hotel-a", 2, "too big"), hotel_event("hotel-b", 3)]
@@ -276,7 +276,7 @@ class TestOneHotelsEventNeverCostsAnothers:
         assert [e.offer_id for e in result.given_up] == [2] and result.retry == []
 
     def test_a_local_error_for_one_event_is_split_too(self, stub):
-        from offer_realtime.delivery import send_batch
+        from offer_realtime.sending import send_batch
 
         batch = [hotel_event("hotel-b", 1), events.Event("offer-updated", "hotel-a", {}, 2, socket_id="bad"),
                  hotel_event("hotel-b", 3)]
@@ -287,7 +287,7 @@ class TestOneHotelsEventNeverCostsAnothers:
 
     @pytest.mark.parametrize("status", [401, 403, 404])
     def test_a_refusal_that_is_not_about_content_is_not_split(self, stub, status):
-        from offer_realtime.delivery import send_batch
+        from offer_realtime.sending import send_batch
 
         stub.status = status
         with override_settings(**stub.settings()):
@@ -295,7 +295,7 @@ class TestOneHotelsEventNeverCostsAnothers:
         assert len(stub.requests) == 1 and len(result.given_up) == 5
 
     def test_a_transient_failure_while_splitting_retries_the_rest_in_order(self, stub):
-        from offer_realtime.delivery import send_batch
+        from offer_realtime.sending import send_batch
 
         stub.script = [413, 200, 503]  # the batch, event 1 alone, event 2 alone
         batch = [hotel_event("hotel-b", i) for i in range(1, 5)]

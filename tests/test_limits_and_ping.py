@@ -82,7 +82,7 @@ def test_limit_is_configurable(hotel):
 def test_any_oversized_event_becomes_offers_updated(kind, caplog):
     import datetime
 
-    from offer_realtime.delivery import within_limits
+    from offer_realtime.building import within_limits
 
     if kind == "image":
         event = events.offer_image_updated("hotel-a", 1, "x" * 11_000, "/media/x.png", datetime.datetime.now())

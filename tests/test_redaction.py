@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from offer_realtime import events, metrics, sender, signals
-from offer_realtime.delivery import send_batch
+from offer_realtime.sending import send_batch
 from offer_realtime.redaction import redact, redact_exception
 
 KEY = "redactionkey"

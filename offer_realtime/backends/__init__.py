@@ -13,11 +13,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 from django.utils.module_loading import import_string
 
 from offer_realtime.backends.base import BaseBackend
+from offer_realtime.settings import WATCHED_SETTINGS, get_settings
 
 __all__ = [
     "BaseBackend",
@@ -57,8 +60,6 @@ def configured_backend() -> BaseBackend:
     if backend is None:
         with _lock:
             if _configured is None:
-                from offer_realtime.settings import get_settings
-
                 _configured = load_backend(get_settings().backend)
             backend = _configured
     return backend
@@ -76,6 +77,15 @@ def reset_backend() -> None:
         old, _configured = _configured, None
     if old is not None:
         old.close()
+
+
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # BACKEND and the PUSHER_* credentials decide which backend is built, and how.
+    if setting in WATCHED_SETTINGS:
+        reset_backend()
+
+
+setting_changed.connect(_reset_on_setting_changed, dispatch_uid="offer_realtime.backends.reset")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from offer_realtime import events, signals
-from offer_realtime.delivery import send_batch
+from offer_realtime.sending import send_batch
 
 pytestmark = pytest.mark.e2e
 
