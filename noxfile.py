@@ -27,10 +27,13 @@ session                                 what it does
 ``tests(py3.12-django5.2)``,            the same, but not by default: with the cells above,
 ``tests(py3.13-django6.0)``             every supported Python and Django already runs in CI,
 (not default)                           and these two would take it past ~45 minutes
-``lint``, ``types`` (not default yet)   ruff (pyproject.toml ``[tool.ruff.lint]``) and mypy
-                                        --strict with the Django and DRF plugins on
-                                        ``offer_realtime/``; they join the defaults once their
-                                        findings are fixed
+``imports`` (~1 min)                    ``lint-imports``: pyproject.toml's ``[tool.importlinter]``
+                                        contracts (the pipeline's layers, settings and the
+                                        helpers as leaves; so no import cycle in the package)
+``types`` (~2 min)                      mypy --strict with the Django and DRF plugins on
+                                        ``offer_realtime/`` (pyproject.toml ``[tool.mypy]``)
+``lint`` (not default yet)              ruff (pyproject.toml ``[tool.ruff.lint]``); joins the
+                                        defaults once the tree's findings are fixed
 ======================================  =========================================================
 
 Every test session tests the *installed* package, not this tree: the package is
@@ -310,7 +313,16 @@ def types(session: nox.Session) -> None:
     session.run("mypy", *session.posargs, env={"PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'example_project'}"})
 
 
+@nox.session(python=_interpreter(GATES_PYTHON))
+def imports(session: nox.Session) -> None:
+    """lint-imports: pyproject.toml's [tool.importlinter] contracts (no cycles; the pipeline flows one way)."""
+    session.install(".", *_group("imports"))
+    session.run("lint-imports")
+
+
 nox.options.sessions = [
+    "imports",
+    "types",
     "build",
     "lowest",
     *(f"tests({_cell_id(p, d)})" for p, d in FULL + QUICK),
