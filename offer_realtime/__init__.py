@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from offer_realtime.changes import Action
 
 __version__ = "0.1.0"
-__all__ = ["broadcast", "__version__"]
+__all__ = ["__version__", "broadcast"]
 
 
 def broadcast(offer: models.Model, action: Action | str, *, using: str | None = None) -> None:

@@ -65,7 +65,7 @@ def _related_path(model: type[models.Model], path: Sequence[str] | None = None) 
         if not (field.many_to_one or field.one_to_one):
             break
         related.append(name)
-        model = field.related_model
+        model = field.related_model  # type: ignore[assignment]  # a forward relation: always a model
     return ["__".join(related)] if related else []
 
 
@@ -77,7 +77,7 @@ def _load_offers(ids: set[Any], using: str) -> dict[Any, models.Model]:
     return {offer.pk: offer for offer in queryset}
 
 
-def _joined(queryset: models.QuerySet, related: list[str]) -> models.QuerySet:
+def _joined(queryset: models.QuerySet[Any], related: list[str]) -> models.QuerySet[Any]:
     # select_related() with no names would follow every non-null foreign key (and is
     # deprecated from Django 6.1): join only when the slug path has a relation to follow.
     return queryset.select_related(*related) if related else queryset
@@ -223,7 +223,7 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
             out: list[events.Event] = []
             try:
                 builder(change, offers.get(change.offer_id), audience, previous, id(change) in moved, out)
-            except Exception as exc:  # noqa: BLE001 - one bad offer must not stop the others
+            except Exception as exc:  # one bad offer must not stop the others
                 logger.error(
                     "Could not build the %s event for offer %s%s: %s",
                     change.action.value,
@@ -243,7 +243,8 @@ def _staff_events(
     """The staff audience's events (the only audience without audiences): every offer."""
     if change.action is Action.DELETED:
         # Moved, then deleted: the board that still shows it is the old hotel's.
-        channel = (_previous_channel(audience.channel, previous, change.previous_hotel) if moved else None) or change.channel
+        moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+        channel = moved_from or change.channel
         if channel is None:  # a deletion always records its channel and title
             raise events.InvalidChannelName(f"offer {change.offer_id} was deleted without a channel")
         out.append(_finish(events.offer_deleted(channel, change.offer_id, change.offer_title or ""), change, audience))
@@ -285,7 +286,8 @@ def _update_events(
         builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
         out.append(_finish(builder(channel, offer.pk, data), change, audience))
     if url is not None:
-        out.append(_finish(events.offer_image_updated(channel, offer.pk, title, url, change.changed_at), change, audience))
+        image = events.offer_image_updated(channel, offer.pk, title, url, change.changed_at)
+        out.append(_finish(image, change, audience))
 
 
 def _offer_data(offer: Any, audience: Audience) -> dict[str, Any]:

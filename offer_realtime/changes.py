@@ -123,7 +123,7 @@ class Change:
         """on_commit callback: the savepoint holding this change was not rolled back."""
         self.committed = True
 
-    def signature(self) -> tuple:
+    def signature(self) -> tuple[Any, ...]:
         """What decides this change's events (the committed row gives the rest): two
         changes with the same signature give the same events."""
         return (

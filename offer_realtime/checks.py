@@ -77,7 +77,7 @@ _SAMPLE_SLUG = "killarney"
 
 
 @register(Tags.compatibility)
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E001, E011: the settings dict itself."""
     user = getattr(django_settings, "OFFER_REALTIME", None)
     if user is not None and not isinstance(user, dict):
@@ -95,7 +95,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility)
-def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list:
+def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E009, E101-E121, E131-E137: values of the wrong type or out of range, one id per setting.
 
     Each such value is replaced by its default at run time; the checks below then
@@ -107,7 +107,7 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.models)
-def check_model(app_configs: Any = None, **kwargs: Any) -> list:
+def check_model(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E002, E004, E005, E012, E021-E023, W001, W004: the offer model, its photo field and URL, and
     the slug path."""
     conf = get_settings()
@@ -123,7 +123,7 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list:
                 id="offer_realtime.E002",
             )
         ]
-    errors = []
+    errors: list[Error | Warning] = []
     if "PHOTO_FIELD" not in conf.invalid_keys:
         errors.extend(_check_photo_field(model, conf, url_invalid="PHOTO_URL" in conf.invalid_keys))
     if "HOTEL_SLUG" not in conf.invalid_keys:
@@ -131,7 +131,7 @@ def check_model(app_configs: Any = None, **kwargs: Any) -> list:
     return errors
 
 
-def _check_photo_field(model: type[models.Model], conf: Any, url_invalid: bool) -> list:
+def _check_photo_field(model: type[models.Model], conf: Any, url_invalid: bool) -> list[Error | Warning]:
     name, url_function = conf.photo_field, conf.photo_url
     try:
         field = model._meta.get_field(name)
@@ -171,7 +171,7 @@ def _check_photo_field(model: type[models.Model], conf: Any, url_invalid: bool) 
     return []
 
 
-def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list:
+def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template: str) -> list[Error | Warning]:
     current: Any = model
     for position, name in enumerate(path):
         try:
@@ -199,8 +199,8 @@ def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template:
     return _check_slug_field(field, template)
 
 
-def _check_slug_field(field: Any, template: str) -> list:
-    warnings = []
+def _check_slug_field(field: Any, template: str) -> list[Error | Warning]:
+    warnings: list[Error | Warning] = []
     if getattr(field, "allow_unicode", False):
         warnings.append(
             Warning(
@@ -231,7 +231,7 @@ def _rendered_length(template: str, slug_length: int) -> int:
 
 
 @register(Tags.compatibility)
-def check_serializer(app_configs: Any = None, **kwargs: Any) -> list:
+def check_serializer(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E003: the serializer can be imported."""
     conf = get_settings()
     if "SERIALIZER" in conf.invalid_keys:
@@ -249,7 +249,7 @@ def check_serializer(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility)
-def check_channel(app_configs: Any = None, **kwargs: Any) -> list:
+def check_channel(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E008, E014, E015: the channel template renders to a valid Pusher channel name per hotel."""
     conf = get_settings()
     if "CHANNEL" in conf.invalid_keys:
@@ -287,12 +287,12 @@ def check_channel(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility)
-def check_audiences(app_configs: Any = None, **kwargs: Any) -> list:
+def check_audiences(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E030-E033: the public audience, when ``PUBLIC_SERIALIZER`` turns it on."""
     conf = get_settings()
     if not conf.public_serializer:
         return []
-    errors = []
+    errors: list[Error | Warning] = []
     try:
         import_string(conf.public_serializer)
     except ImportError as exc:
@@ -355,7 +355,7 @@ def _public_channel_problem(template: str, staff_template: str) -> str | None:
 
 
 @register(Tags.compatibility)
-def check_backend(app_configs: Any = None, **kwargs: Any) -> list:
+def check_backend(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E006, E007, E013: the backend imports, and the Pusher backend has credentials."""
     from offer_realtime.backends.base import BaseBackend
 
@@ -399,7 +399,7 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility, deploy=True)
-def check_deploy_backend(app_configs: Any = None, **kwargs: Any) -> list:
+def check_deploy_backend(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """W002: a deployment whose events only go to the log."""
     user = getattr(django_settings, "OFFER_REALTIME", None)
     user_backend = user.get("BACKEND") if isinstance(user, dict) else None
@@ -416,7 +416,7 @@ def check_deploy_backend(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.security, deploy=True)
-def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list:
+def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """W003: public channels in production."""
     if get_settings().private:
         return []
@@ -433,7 +433,7 @@ def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list
 
 
 @register(Tags.compatibility)
-def check_presence_user(app_configs: Any = None, **kwargs: Any) -> list:
+def check_presence_user(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E019, E020: the presence-member hook imports and is callable."""
     path = get_settings().presence_user
     if path is None:
@@ -451,7 +451,7 @@ def check_presence_user(app_configs: Any = None, **kwargs: Any) -> list:
 
 
 @register(Tags.compatibility)
-def check_delivery(app_configs: Any = None, **kwargs: Any) -> list:
+def check_delivery(app_configs: Any = None, **kwargs: Any) -> list[Error | Warning]:
     """E010, E016, E017, E018: for DELIVERY = "task", the task framework, backend and queue.
 
     (An unknown DELIVERY is E009, reported by :func:`check_setting_values`.)
@@ -460,7 +460,7 @@ def check_delivery(app_configs: Any = None, **kwargs: Any) -> list:
     if conf.delivery != "task" or {"TASK_BACKEND", "TASK_QUEUE"} & conf.invalid_keys:
         return []
     try:
-        from offer_realtime.tasks import deliver_offer_changes, task_backends
+        from offer_realtime.tasks import deliver_offer_changes, task_backends  # type: ignore[attr-defined]
     except ImportError:
         return [
             Error(

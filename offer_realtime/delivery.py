@@ -49,7 +49,7 @@ class Inline:
         with building.offers_in_order(changes, using) if backend is None else contextlib.nullcontext():
             try:
                 batch = building.build_events(changes, using)
-            except Exception:  # noqa: BLE001 - e.g. the offer query failed after commit
+            except Exception:  # e.g. the offer query failed after commit
                 logger.exception("Could not build offer events for %d change(s).", len(changes))
                 return
             sending.send_batch(batch, backend=backend)

@@ -225,7 +225,7 @@ def _sqlite_lock_directory(connection: Any) -> str | None:
     name = os.fspath(connection.settings_dict["NAME"])
     if name.startswith("file:"):  # a URI filename
         name = name[len("file:"):].split("?", 1)[0]
-    return os.path.realpath(name) + ".offer-realtime-locks"
+    return f"{os.path.realpath(name)}.offer-realtime-locks"
 
 
 #: Stripes each thread holds, per lock directory (a thread re-taking one must not wait on itself).
@@ -244,7 +244,8 @@ class _FileLocks:
         per_directory = getattr(_thread_stripes, "held", None)
         if per_directory is None:
             per_directory = _thread_stripes.held = {}
-        return per_directory.setdefault(self.directory, Counter())
+        held: Counter[int] = per_directory.setdefault(self.directory, Counter())
+        return held
 
     def acquire(self, label: str, pks: list[Any], deadline: float) -> Held:
         held = Held("sqlite")

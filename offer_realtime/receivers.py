@@ -25,7 +25,8 @@ _connected: dict[str, Any] = {"model": None, "fields": None}
 
 
 def _fields() -> tracking.TrackedFields:
-    return _connected["fields"]
+    fields: tracking.TrackedFields = _connected["fields"]
+    return fields
 
 
 def on_post_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:

@@ -38,7 +38,7 @@ def backoff(attempt: int, base: float, cap: float, jitter: float = 0.1) -> float
     """Seconds to wait after failed ``attempt`` (1-based): ``base * 2**(attempt-1)``, at
     most ``cap``, spread by up to ``jitter`` so workers that failed together do not
     retry together."""
-    delay = min(cap, base * (2 ** (attempt - 1)))
+    delay: float = min(cap, base * (2 ** (attempt - 1)))
     return delay * (1 + random.uniform(-jitter, jitter)) if jitter else delay
 
 

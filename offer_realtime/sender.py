@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 from django.core.signals import setting_changed
 from django.db import close_old_connections, connections
@@ -42,7 +42,7 @@ from offer_realtime.settings import WATCHED_SETTINGS, get_settings
 logger = logging.getLogger("offer_realtime")
 
 #: What the queue holds: a built event, or a committed change and its database alias.
-Item = Union[Event, tuple[str, Change]]
+Item = Event | tuple[str, Change]
 
 #: Put on the queue by shutdown(): the thread closes its database connections and ends.
 _STOP = object()
@@ -169,7 +169,7 @@ class BackgroundSender:
                 if not done:  # the exit deadline came: what follows is left too
                     self._count_unsent([item for _, rest in units[index + 1 :] for item in rest])
                     return
-        except Exception:  # noqa: BLE001 - the sender thread must survive anything
+        except Exception:  # the sender thread must survive anything
             logger.exception("Offer event sender failed on a batch of %d.", len(items))
         finally:
             with self._cv:

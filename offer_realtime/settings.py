@@ -24,12 +24,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from django.db import models
 
 logger = logging.getLogger("offer_realtime")
 
@@ -445,7 +448,7 @@ class PusherCredentials:
         """Names of the required ``PUSHER_*`` settings that are empty."""
         return [
             name
-            for name, value in zip(REQUIRED_PUSHER_SETTINGS, (self.app_id, self.key, self.secret))
+            for name, value in zip(REQUIRED_PUSHER_SETTINGS, (self.app_id, self.key, self.secret), strict=True)
             if not value
         ]
 
@@ -500,7 +503,7 @@ def get_settings() -> OfferRealtimeSettings:
     )
 
 
-def get_model():
+def get_model() -> type[models.Model]:
     """The configured offer model class (raises LookupError/ValueError if it is not installed)."""
     from django.apps import apps
 
@@ -512,12 +515,12 @@ def _import_cached(path: str) -> Any:
     return import_string(path)
 
 
-def get_serializer_class():
+def get_serializer_class() -> Any:
     """The configured DRF serializer class (raises ImportError if it cannot be imported)."""
     return _import_cached(get_settings().serializer)
 
 
-def get_public_serializer_class():
+def get_public_serializer_class() -> Any:
     """The audiences' public serializer class (raises ImportError if it cannot be imported)."""
     return _import_cached(get_settings().public_serializer)
 

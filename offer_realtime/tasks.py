@@ -41,7 +41,7 @@ from django.utils import timezone
 try:  # Django >= 6.0
     from django.tasks import task, task_backends
 except ImportError:  # Django 5.2 with the django-tasks backport
-    from django_tasks import task, task_backends  # type: ignore[no-redef]
+    from django_tasks import task, task_backends  # type: ignore[no-redef,assignment]
 
 from offer_realtime import building, metrics, sending
 from offer_realtime.changes import Change
@@ -172,7 +172,7 @@ def enqueue_changes(changes: Sequence[Change], using: str) -> bool:
         return True
     try:
         _enqueue(changes, using)
-    except Exception:  # noqa: BLE001 - a broken task backend must not fail the write
+    except Exception:  # a broken task backend must not fail the write
         logger.exception("Could not enqueue offer events for %d change(s).", len(changes))
         return False
     return True
@@ -191,7 +191,7 @@ def enqueue_in_transaction(changes: Sequence[Change], using: str) -> bool:
         # In its own savepoint, rolled back on failure: the host's transaction carries on.
         with transaction.atomic(using=using):
             _enqueue(changes, using)
-    except Exception:  # noqa: BLE001 - a failing insert must not fail the write
+    except Exception:  # a failing insert must not fail the write
         logger.exception(
             "Could not write the outbox task for offer %s; if the transaction commits, its events "
             "go through the background sender instead.", changes[0].offer_id,

@@ -32,7 +32,7 @@ class TrackedFields:
     attnames: tuple[str, ...]
     photo_attname: str | None
     #: The photo field and how it stores values (None without a photo field).
-    photo_field: models.Field | None = None
+    photo_field: models.Field[Any, Any] | None = None
     photo_kind: photos.PhotoKind | None = None
     #: The attribute that says which hotel an offer belongs to: the first link of
     #: HOTEL_SLUG (``hotel_id`` for ``"hotel.slug"``), when it is a concrete field.
@@ -110,7 +110,8 @@ def _attnames_of(instance: models.Model, names: Iterable[str]) -> set[str]:
     result = set()
     for name in names:
         try:
-            result.add(meta.get_field(name).attname)
+            field = meta.get_field(name)
+            result.add(getattr(field, "attname", name))  # a reverse relation has no column
         except FieldDoesNotExist:  # already an attname ("hotel_id")
             result.add(name)
     return result
@@ -143,9 +144,12 @@ def changed_fields(
             continue  # deferred and never assigned: not written
         if name not in snapshot or fields.comparable(name, loaded[name]) != snapshot[name]:
             changed.add(name)
-    if fields.photo_attname and loaded.pop(NEW_FILE_ATTR, False):
-        if update_fields is None or fields.photo_attname in candidates:
-            changed.add(fields.photo_attname)
+    if (
+        fields.photo_attname
+        and loaded.pop(NEW_FILE_ATTR, False)
+        and (update_fields is None or fields.photo_attname in candidates)
+    ):
+        changed.add(fields.photo_attname)
     return changed
 
 

@@ -49,7 +49,7 @@ class _Transaction:
         #: Committed changes, in order, filled by their on_commit callbacks.
         self.committed: list[Change] = []
         #: Flush callbacks still queued, oldest first; a dropped one removes itself.
-        self.flushes: dict[int, weakref.ref] = {}
+        self.flushes: dict[int, weakref.ref[Any]] = {}
         self.next_seq = 0
         #: Task mode with the task store on this database: the tasks enqueued so far.
         self.outbox: Outbox | None = None
@@ -65,9 +65,9 @@ class _Transaction:
         return next(reversed(self.flushes), seq) == seq
 
 
-def _forget_flush(state_ref: weakref.ref, seq: int) -> Callable[[weakref.ref], None]:
+def _forget_flush(state_ref: weakref.ref[_Transaction], seq: int) -> Callable[[weakref.ref[Any]], None]:
     # A weak reference to the state, so the callback makes no reference cycle.
-    def forget(_: weakref.ref) -> None:
+    def forget(_: weakref.ref[Any]) -> None:
         state = state_ref()
         if state is not None:
             state.flushes.pop(seq, None)
@@ -77,7 +77,7 @@ def _forget_flush(state_ref: weakref.ref, seq: int) -> Callable[[weakref.ref], N
 
 # Connection wrappers are per thread (and per async context), so one current transaction
 # per wrapper keeps concurrent requests apart without locks. Held weakly on both sides.
-_current: weakref.WeakKeyDictionary[Any, weakref.ref] = weakref.WeakKeyDictionary()
+_current: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
 
 
 def _transaction_for(connection: Any, using: str) -> _Transaction:

@@ -74,7 +74,7 @@ class _StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class ChannelAuthSerializer(serializers.Serializer):
+class ChannelAuthSerializer(serializers.Serializer[Any]):
     """What pusher-js posts: the connection's ``socket_id`` and the ``channel_name``."""
 
     socket_id = _StrictCharField(trim_whitespace=False, max_length=64)

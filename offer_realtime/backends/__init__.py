@@ -43,7 +43,8 @@ def load_backend(path: str) -> BaseBackend:
         backend_class = import_string(path)
     except ImportError as exc:
         raise ImproperlyConfigured(f"OFFER_REALTIME['BACKEND'] {path!r} cannot be imported: {exc}") from exc
-    return backend_class()
+    backend: BaseBackend = backend_class()
+    return backend
 
 
 def get_backend() -> BaseBackend:

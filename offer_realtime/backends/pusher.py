@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pusher
 import pusher.util
@@ -43,7 +44,7 @@ class EventRefused(ValueError):
     found before sending it."""
 
 
-def batch_entry(event: Event, max_payload_bytes: int) -> dict:
+def batch_entry(event: Event, max_payload_bytes: int) -> dict[str, Any]:
     """``event`` as an entry of Pusher's batch API; raises :class:`EventRefused` if Pusher
     would refuse it.
 

@@ -36,7 +36,7 @@ class Command(BaseCommand):
         try:
             from django.tasks import TaskResultStatus
         except ImportError:
-            from django_tasks import TaskResultStatus  # type: ignore[no-redef]
+            from django_tasks import TaskResultStatus  # type: ignore[no-redef,unused-ignore]
 
         cutoff = timezone.now() - datetime.timedelta(seconds=older_than)
         count = DBTaskResult.objects.filter(
@@ -45,4 +45,6 @@ class Command(BaseCommand):
             started_at__lt=cutoff,
         ).update(status=TaskResultStatus.READY, started_at=None)
         if options["verbosity"] >= 1:
-            self.stdout.write(f"Requeued {count} offer_realtime task(s) running since before {cutoff:%Y-%m-%d %H:%M:%S}.")
+            self.stdout.write(
+                f"Requeued {count} offer_realtime task(s) running since before {cutoff:%Y-%m-%d %H:%M:%S}."
+            )
