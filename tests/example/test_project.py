@@ -354,8 +354,8 @@ def test_start_up_line_without_pusher_credentials(caplog, monkeypatch):
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         (
             "WARNING",
-            "Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
-            "only written to the log ('offer_realtime.events'), not sent.",
+            ("Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
+             "only written to the log ('offer_realtime.events'), not sent."),
         )
     ]
 
