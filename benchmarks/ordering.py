@@ -131,7 +131,8 @@ for offer_id in {ids!r}:
     offer.title += ", last hours"
     offer.save()  # this process's sender sends its offer-updated
     conn = http.client.HTTPConnection("127.0.0.1", {port}, timeout=60)
-    conn.request("DELETE", "/api/staff/hotel/{slug}/offers/%d/" % offer_id, headers={{"Authorization": "Token {token}"}})
+    auth = {{"Authorization": "Token {token}"}}
+    conn.request("DELETE", "/api/staff/hotel/{slug}/offers/%d/" % offer_id, headers=auth)
     assert conn.getresponse().status == 204
     conn.close()
 """  # at exit its sender sends what it holds (FLUSH_TIMEOUT)

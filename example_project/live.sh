@@ -4,7 +4,8 @@
 #
 #   bash example_project/live.sh
 #
-# then open http://127.0.0.1:8000/staff/ and log in with a user and password it prints,
+# then open http://127.0.0.1:8000/ (links to every page), or the staff board
+# http://127.0.0.1:8000/staff/ and log in with a user and password it prints,
 # and the guest page http://127.0.0.1:8000/hotels/killarney/offers/ (no login). Change
 # offers in a second tab, the admin or with the printed curl: every open board and guest
 # page of that hotel updates. Ctrl-C stops both servers.
@@ -84,18 +85,8 @@ port_busy "$SOKETI_PORT" || { cat "$workdir/soketi.log"; say "soketi did not ope
 say "soketi on 127.0.0.1:$SOKETI_PORT (log: $workdir/soketi.log)"
 
 "$PYTHON" example_project/manage.py migrate --noinput -v 0
+# It prints the staff and admin logins, the same on every run, and a curl for this port.
 "$PYTHON" example_project/manage.py demo_data --base-url "http://127.0.0.1:$DJANGO_PORT"
-# demo_data gives its users no password (API tokens only); the board needs a session
-# login, so each run sets a fresh random one and prints it.
-"$PYTHON" example_project/manage.py shell -v 0 -c '
-import secrets
-from django.contrib.auth import get_user_model
-for user in get_user_model().objects.filter(username__in=["killarney-staff", "galway-staff"]):
-    password = secrets.token_urlsafe(9)
-    user.set_password(password)
-    user.save(update_fields=["password"])
-    print(f"[live] log in as {user.username} / {password}")
-'
 say "staff board: http://127.0.0.1:$DJANGO_PORT/staff/  (log in as above)"
 for slug in killarney galway; do
   say "guest page:  http://127.0.0.1:$DJANGO_PORT/hotels/$slug/offers/  (no login)"

@@ -29,7 +29,7 @@ class PusherStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 status = stub.script.pop(0) if stub.script else stub.status
                 if stub.reject is not None and status == 200:

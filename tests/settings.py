@@ -8,8 +8,9 @@ import os
 import tempfile
 
 import dj_database_url
+import django
 
-from example_project.settings import *  # noqa: F401,F403
+from example_project.settings import *  # noqa: F403
 from example_project.settings import INSTALLED_APPS
 
 _SQLITE_DIR = tempfile.mkdtemp(prefix="offer-realtime-test-db-")
@@ -28,8 +29,6 @@ DATABASES = {
         "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "timeout": 20},
     },
 }
-
-import django
 
 # django_tasks_db: the task store of the "task" delivery mode tests; on Django 5.2
 # the task framework itself comes from the django-tasks backport.

@@ -7,11 +7,11 @@ import pytest
 from django.core.checks import run_checks
 from django.db import transaction
 from django.test import override_settings
+
+import offer_realtime
 from hotel.models import Hotel, Offer
 from hotel.public_views import OfferPublicSerializer as PublicAPISerializer
 from hotel.serializers import OfferPublicSerializer, OfferStaffSerializer
-
-import offer_realtime
 from offer_realtime import events, sender
 from offer_realtime.changes import Action, Change
 from offer_realtime.events import to_json_data
@@ -28,7 +28,7 @@ AUDIENCES = {
 STAFF, PUBLIC = "private-hotel-killarney", "hotel-killarney"
 STAFF2, PUBLIC2 = "private-hotel-galway", "hotel-galway"
 
-C, U, D, I = "offer-created", "offer-updated", "offer-deleted", "offer-image-updated"
+C, U, D, IMG = "offer-created", "offer-updated", "offer-deleted", "offer-image-updated"
 
 
 @pytest.fixture
@@ -143,17 +143,17 @@ TRANSITIONS = [
     ("edit while active", True, False, edit, [(U, STAFF)], [(U, PUBLIC)]),
     ("delete active", True, False, delete, [(D, STAFF)], [(D, PUBLIC)]),
     ("delete inactive", False, False, delete, [(D, STAFF)], []),
-    ("photo set while active", True, False, set_photo, [(I, STAFF)], [(I, PUBLIC)]),
-    ("photo replaced while active", True, True, set_photo, [(I, STAFF)], [(I, PUBLIC)]),
+    ("photo set while active", True, False, set_photo, [(IMG, STAFF)], [(IMG, PUBLIC)]),
+    ("photo replaced while active", True, True, set_photo, [(IMG, STAFF)], [(IMG, PUBLIC)]),
     ("photo cleared while active", True, True, clear_photo, [(U, STAFF)], [(U, PUBLIC)]),
-    ("photo set while inactive", False, False, set_photo, [(I, STAFF)], []),
-    ("photo replaced while inactive", False, True, set_photo, [(I, STAFF)], []),
+    ("photo set while inactive", False, False, set_photo, [(IMG, STAFF)], []),
+    ("photo replaced while inactive", False, True, set_photo, [(IMG, STAFF)], []),
     ("photo cleared while inactive", False, True, clear_photo, [(U, STAFF)], []),
     ("move active", True, False, move, [(D, STAFF), (C, STAFF2)], [(D, PUBLIC), (C, PUBLIC2)]),
     ("move inactive", False, False, move, [(D, STAFF), (C, STAFF2)], []),
     ("move and deactivate", True, False, move_and(False), [(D, STAFF), (C, STAFF2)], [(D, PUBLIC)]),
     ("move and activate", False, False, move_and(True), [(D, STAFF), (C, STAFF2)], [(C, PUBLIC2)]),
-    ("activate with a new photo", False, False, activate_with_photo, [(U, STAFF), (I, STAFF)], [(C, PUBLIC)]),
+    ("activate with a new photo", False, False, activate_with_photo, [(U, STAFF), (IMG, STAFF)], [(C, PUBLIC)]),
     ("deactivate, then delete", True, False, in_one_transaction(set_active(False), delete), [(D, STAFF)],
      [(D, PUBLIC)]),
     ("activate, then delete", False, False, in_one_transaction(set_active(True), delete), [(D, STAFF)], []),
@@ -171,7 +171,7 @@ TRANSITIONS = [
 
 
 @pytest.mark.parametrize(
-    "active, photo, action, staff, public", [t[1:] for t in TRANSITIONS], ids=[t[0] for t in TRANSITIONS]
+    ("active", "photo", "action", "staff", "public"), [t[1:] for t in TRANSITIONS], ids=[t[0] for t in TRANSITIONS]
 )
 def test_events_per_audience(audiences, hotel, other_hotel, active, photo, action, staff, public):
     offer = make(hotel, active=active, photo=photo)
@@ -197,7 +197,7 @@ def test_events_per_audience(audiences, hotel, other_hotel, active, photo, actio
         elif event.name == D and not event.channel.startswith("private-"):
             # The title only when guests saw the offer (see test_public_deleted_title_only_when_it_was_shown).
             assert data["offer_title"] == ("" if getattr(action, "state_unknown", False) else title)
-        elif event.name == I:
+        elif event.name == IMG:
             assert data["photo_url"] == row.photo.url
 
 
@@ -339,7 +339,7 @@ def check_ids(**conf):
 
 
 @pytest.mark.parametrize(
-    "conf, expected",
+    ("conf", "expected"),
     [
         ({"PUBLIC_SERIALIZER": "hotel.serializers.Nope", "CHANNEL": "private-hotel-{hotel_slug}"}, "E030"),
         ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",

@@ -52,7 +52,7 @@ def test_backend_is_chosen_by_credentials(stub):
 
 
 @pytest.mark.parametrize(
-    "value, expected",
+    ("value", "expected"),
     [("memory", MemoryBackend), ("null", NullBackend), ("logging", LoggingBackend),
      ("offer_realtime.backends.null.NullBackend", NullBackend)],
 )
@@ -140,7 +140,7 @@ class TestFailureIsolation:
         assert Offer.objects.filter(pk=offer.pk).exists()
         self.assert_logged_failure(caplog, offer.pk, "ConnectionError")
 
-    @pytest.mark.parametrize("status, error", [(401, "PusherBadAuth"), (403, "PusherForbidden"),
+    @pytest.mark.parametrize(("status", "error"), [(401, "PusherBadAuth"), (403, "PusherForbidden"),
                                                (413, "PusherBadStatus"), (500, "PusherBadStatus")])
     def test_error_statuses(self, stub, hotel, caplog, status, error):
         stub.status = status
@@ -239,7 +239,7 @@ class TestPusherLimitsInUtf8Bytes:
         assert (at_limit.size(), over.size()) == (events.MAX_PAYLOAD_BYTES, events.MAX_PAYLOAD_BYTES + 1)
         with configured(**stub.settings()):
             backends.get_backend().send([at_limit])
-            with pytest.raises(ValueError, match="10241 bytes.*10240"):
+            with pytest.raises(ValueError, match=r"10241 bytes.*10240"):
                 backends.get_backend().send([over])
         assert len(stub.requests) == 1  # the refused event never left
 
@@ -250,7 +250,7 @@ class TestPusherLimitsInUtf8Bytes:
         assert len(stub.events()) == 1
 
     @pytest.mark.parametrize(
-        "event, problem",
+        ("event", "problem"),
         [
             (events.Event("offer-updated", "hotel-é", {}), "(?i)channel"),
             (events.Event("x" * 201, "hotel-a", {}), "name"),

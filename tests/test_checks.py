@@ -53,7 +53,7 @@ def test_e002_model_not_installed(model):
 
 def test_e002_fails_manage_py_check():
     with override_settings(OFFER_REALTIME={"MODEL": "hotel.Nope"}), pytest.raises(
-        SystemCheckError, match="offer_realtime.E002"
+        SystemCheckError, match=r"offer_realtime\.E002"
     ):
         call_command("check")
 
@@ -74,7 +74,7 @@ def test_e003_serializer_not_importable():
     assert "hotel.serializers.Missing" in messages[0].msg
 
 
-@pytest.mark.parametrize("field, check_id, hint", [
+@pytest.mark.parametrize(("field", "check_id", "hint"), [
     ("picture", "offer_realtime.E004", "Name the model field"),
     ("title", "offer_realtime.E021", "PHOTO_URL"),
 ])
@@ -85,7 +85,7 @@ def test_e004_e021_photo_field_missing_or_without_a_url(field, check_id, hint):
     assert repr(field) in messages[0].msg and hint in messages[0].hint
 
 
-@pytest.mark.parametrize("path, check_id", [
+@pytest.mark.parametrize(("path", "check_id"), [
     ("tests.testapp.photos.nowhere", "offer_realtime.E022"),
     ("tests.nowhere.image_key_url", "offer_realtime.E022"),
     ("offer_realtime.settings.DEFAULTS", "offer_realtime.E023"),
@@ -105,7 +105,7 @@ def test_e004_passes_for_any_field_with_photo_url():
         assert check_model() == []
 
 
-@pytest.mark.parametrize("path, check_id", [
+@pytest.mark.parametrize(("path", "check_id"), [
     ("hotell.slug", "offer_realtime.E005"),
     ("hotel.code", "offer_realtime.E005"),
     ("title.slug", "offer_realtime.E012"),  # a char field, not a link
@@ -124,7 +124,7 @@ def test_slug_path_may_end_in_a_property():
         assert check_model() == []
 
 
-@pytest.mark.parametrize("backend, check_id", [
+@pytest.mark.parametrize(("backend", "check_id"), [
     ("offer_realtime.backends.nope.Backend", "offer_realtime.E006"),
     ("hotel.models.Offer", "offer_realtime.E013"),
 ])
@@ -146,7 +146,7 @@ def test_pusher_backend_with_credentials_is_fine():
 
 
 @pytest.mark.parametrize(
-    "template, check_id, fragment",
+    ("template", "check_id", "fragment"),
     [
         ("hotel {hotel_slug}", "offer_realtime.E008", "characters outside"),
         ("hotel-{hotel_slug}" + "x" * 160, "offer_realtime.E008", "at most 164"),
@@ -242,7 +242,7 @@ def test_e010_task_mode_without_the_task_framework(monkeypatch):
         assert ids(check_delivery()) == ["offer_realtime.E010"]
 
 
-@pytest.mark.parametrize("path, check_id", [
+@pytest.mark.parametrize(("path", "check_id"), [
     ("tests.nowhere.presence", "offer_realtime.E019"),
     ("offer_realtime.settings.DEFAULTS", "offer_realtime.E020"),
 ])

@@ -433,7 +433,7 @@ class TestTaskMode:
         from django_tasks_db.models import DBTaskResult
 
         with task_mode(stub, backend="db"):
-            with pytest.raises(RuntimeError):
+            with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside atomic() is the rollback under test
                 with transaction.atomic():
                     Offer.objects.create(hotel=hotel, title="rolled back")
                     assert DBTaskResult.objects.count() == 1  # written with the offer
@@ -455,7 +455,7 @@ class TestTaskMode:
             with transaction.atomic():
                 offer.title = "kept"
                 offer.save()
-                with pytest.raises(RuntimeError), transaction.atomic():
+                with pytest.raises(RuntimeError), transaction.atomic():  # noqa: PT012 - the raise inside atomic() is the rollback under test
                     Offer.objects.filter(pk=offer.pk).delete()  # (instance.delete() would clear offer.pk)
                     raise RuntimeError
                 offer.short_description = "also kept"
@@ -505,7 +505,7 @@ class TestTaskMode:
             first, follow_up = DBTaskResult.objects.filter(
                 task_path="offer_realtime.tasks.deliver_offer_changes").order_by("enqueued_at")
             assert follow_up.run_after is not None
-            assert follow_up.args_kwargs["args"][1:3] == first.args_kwargs["args"][1:2] + [2]  # using, attempt
+            assert follow_up.args_kwargs["args"][1:3] == [*first.args_kwargs["args"][1:2], 2]  # using, attempt
             assert len(follow_up.args_kwargs["args"][3]) == 1  # the one event id still to send
             import time
 

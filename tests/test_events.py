@@ -63,7 +63,7 @@ def test_valid_channels(slug):
 
 
 @pytest.mark.parametrize(
-    "slug, reason",
+    ("slug", "reason"),
     [
         ("kìllarney", "characters"),
         ("with space", "characters"),

@@ -9,8 +9,8 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import override_settings
-from hotel.models import Offer
 
+from hotel.models import Offer
 from offer_realtime import events
 from offer_realtime.testing import capture_broadcasts
 from tests.conftest import make_image
@@ -135,7 +135,7 @@ class TestPing:
     def test_timeout(self):
         with PusherStub() as stub, override_settings(**stub.settings(), OFFER_REALTIME={"TIMEOUT": 0.2}):
             stub.delay = 1
-            with pytest.raises(CommandError, match="Timed out: no answer from 127.0.0.1"):
+            with pytest.raises(CommandError, match=r"Timed out: no answer from 127\.0\.0\.1"):
                 call_command("offer_realtime_ping")
 
     def test_misconfiguration_and_bad_slug(self):

@@ -19,8 +19,8 @@ import time
 import pytest
 from django.db import connection
 from django.test import override_settings
-from hotel.models import Offer
 
+from hotel.models import Offer
 from offer_realtime import metrics, ordering, sender
 from tests.pusher_stub import PusherStub
 from tests.pythonpath import child_pythonpath
@@ -48,7 +48,8 @@ for round in range(plan.get("rounds", 1)):
     with ordering.offers_locked("default", plan["label"], plan["pks"], timeout=plan.get("timeout", 30)) as held:
         time.sleep(plan.get("hold", 0))
         if plan.get("rounds", 1) == 1:
-            print("locked", json.dumps(held.locked, separators=(",", ":")), json.dumps(held.missed, separators=(",", ":")), flush=True)
+            compact = {"separators": (",", ":")}
+            print("locked", json.dumps(held.locked, **compact), json.dumps(held.missed, **compact), flush=True)
             sys.stdin.readline()  # hold until the test says so
         elif held.missed:
             print("missed", json.dumps(held.missed), flush=True)

@@ -315,11 +315,11 @@ class TestCustomFieldWithPhotoUrl:
             (message,) = [m for m in check_model() if m.id == "offer_realtime.E021"]
             assert "'image_key'" in message.msg
             assert "PHOTO_URL" in message.hint
-            with pytest.raises(SystemCheckError, match="offer_realtime.E021"):
+            with pytest.raises(SystemCheckError, match=r"offer_realtime\.E021"):
                 call_command("check")
 
     @pytest.mark.parametrize(
-        "path, fragment, check_id",
+        ("path", "fragment", "check_id"),
         [("tests.testapp.photos.missing", "cannot be imported", "offer_realtime.E022"),
          ("tests.testapp.photos.NOT_CALLABLE", "not callable", "offer_realtime.E023")],
     )

@@ -13,9 +13,9 @@ import sys
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
-from hotel.models import Offer
 from rest_framework.test import APIClient
 
+from hotel.models import Offer
 from offer_realtime import events
 from offer_realtime.testing import capture_broadcasts
 from tests.conftest import make_staff
@@ -76,7 +76,7 @@ class TestChannelAuth:
         assert response.status_code == 403
 
     @pytest.mark.parametrize(
-        "body, field",
+        ("body", "field"),
         [
             ({"channel_name": "private-hotel-killarney"}, "socket_id"),
             ({"socket_id": "1.2"}, "channel_name"),
@@ -175,8 +175,12 @@ class TestSocketId:
         client = staff_client(hotel)
         with capture_broadcasts() as sent:
             for value in ("evil", "1.2.3", "\u0661.\u0662"):
-                client.post("/api/staff/hotel/killarney/offers/", {"title": "x", "short_description": "y"}, format="json",
-                            HTTP_X_PUSHER_SOCKET_ID=value)
+                client.post(
+                    "/api/staff/hotel/killarney/offers/",
+                    {"title": "x", "short_description": "y"},
+                    format="json",
+                    HTTP_X_PUSHER_SOCKET_ID=value,
+                )
             APIClient().get("/api/staff/hotel/killarney/offers/", HTTP_X_PUSHER_SOCKET_ID="evil")  # anonymous
         assert [e.socket_id for e in sent] == [None, None, None]
         noted = [r for r in caplog.records if "malformed Pusher socket id" in r.getMessage()]
@@ -190,7 +194,9 @@ class TestSocketId:
             from offer_realtime.backends import get_backend
 
             get_backend().send([events.Event("offer-updated", "hotel-a", {"x": 1}, 1, socket_id="1.2")])
-            get_backend().send([events.Event("e", "hotel-a", {}, 1, socket_id="3.4"), events.Event("e", "hotel-b", {}, 2)])
+            get_backend().send(
+                [events.Event("e", "hotel-a", {}, 1, socket_id="3.4"), events.Event("e", "hotel-b", {}, 2)]
+            )
         [single] = stub.requests[0]["body"]["batch"]  # one event goes out as a batch of one too
         assert single["socket_id"] == "1.2"
         assert json.loads(single["data"]) == {"x": 1}

@@ -445,7 +445,7 @@ class TestTransactions:
 
     def test_rolled_back_transaction_sends_nothing(self, hotel):
         with capture_broadcasts() as sent:
-            with pytest.raises(RuntimeError):
+            with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside atomic() is the rollback under test
                 with transaction.atomic():
                     Offer.objects.create(hotel=hotel, title="never")
                     raise RuntimeError
@@ -456,7 +456,7 @@ class TestTransactions:
         with capture_broadcasts() as sent:
             with transaction.atomic():
                 created = Offer.objects.create(hotel=hotel, title="kept")
-                with pytest.raises(RuntimeError):
+                with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside atomic() is the rollback under test
                     with transaction.atomic():
                         offer.title = "rolled back"
                         offer.save()

@@ -104,10 +104,9 @@ def test_every_key_has_bad_values():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("key, value, check_id", _cases(BAD_VALUES))
+@pytest.mark.parametrize(("key", "value", "check_id"), _cases(BAD_VALUES))
 def test_a_bad_value_is_a_check_message_and_falls_back_to_the_default(key, value, check_id, hotel, caplog):
     from hotel.models import Offer
-
     from offer_realtime.testing import capture_broadcasts
 
     with override_settings(OFFER_REALTIME={}):
@@ -128,7 +127,7 @@ def test_a_bad_value_is_a_check_message_and_falls_back_to_the_default(key, value
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("key, value, check_id", _cases(BAD_PUSHER_VALUES))
+@pytest.mark.parametrize(("key", "value", "check_id"), _cases(BAD_PUSHER_VALUES))
 def test_a_bad_pusher_setting_is_a_check_message(key, value, check_id):
     complete = {"PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "PUSHER_HOST": "127.0.0.1",
                 "PUSHER_PORT": 6001, "PUSHER_SSL": False}

@@ -15,8 +15,8 @@ import sys
 import pytest
 from django.db import connection, transaction
 from django.test import override_settings
-from hotel.models import Offer
 
+from hotel.models import Offer
 from offer_realtime import metrics, sender
 from tests.pusher_stub import PusherStub
 

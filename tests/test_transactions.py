@@ -12,8 +12,8 @@ import sys
 import pytest
 from django.db import transaction
 from django.test import override_settings
-from hotel.models import Offer
 
+from hotel.models import Offer
 from offer_realtime.changes import Change
 from offer_realtime.testing import capture_broadcasts
 

@@ -132,7 +132,7 @@ if SWAGGER_UI_BUNDLED:
         SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
     )
 
-# Pusher, by the names the seed project's chat/utils.py uses. Without them the
+# Pusher, by the names Pusher's own examples (a chat/utils.py) use. Without them the
 # example logs events instead of sending them (offer_realtime picks its logging backend).
 PUSHER_APP_ID = os.environ.get("PUSHER_APP_ID", "")
 PUSHER_KEY = os.environ.get("PUSHER_KEY", "")

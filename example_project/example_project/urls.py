@@ -7,9 +7,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from hotel import board_views, public_views
+from hotel import board_views, home_views, public_views
 
 urlpatterns = [
+    # Links to every page below, for whoever opens the server's address.
+    path("", home_views.home, name="home"),
     path("admin/", admin.site.urls),
     path("api/staff/", include("hotel.urls")),
     # Channel authorization for OFFER_REALTIME_CHANNEL=private-hotel-{hotel_slug}.

@@ -20,10 +20,13 @@ class OfferAdminForm(forms.ModelForm):
     book_now_url = forms.URLField(required=False, max_length=200, assume_scheme="https")
 
     class Meta:
-        """Every field of the offer, as the default admin form has."""
+        """Every editable field of the offer, as the default admin form has (named, so a new one is a choice)."""
 
         model = Offer
-        fields = "__all__"
+        fields = [
+            "hotel", "title", "short_description", "details_text", "details_html", "valid_from", "valid_to",
+            "tag", "book_now_url", "photo", "sort_order", "is_active",
+        ]
 
     def clean_photo(self):
         """Reject a newly uploaded photo that the staff API would reject, with the same message."""

@@ -121,7 +121,7 @@ class OfferStaffSerializer(serializers.ModelSerializer):
         """Create the offer; a new photo is stored first and removed again if the create fails."""
         photo = validated_data.pop("photo", uploads.UNCHANGED)
 
-        def write(name: str | None | uploads.Unchanged) -> tuple[Offer, str]:
+        def write(name: str | uploads.Unchanged | None) -> tuple[Offer, str]:
             data = validated_data if name is uploads.UNCHANGED else {**validated_data, "photo": name}
             return super(OfferStaffSerializer, self).create(data), ""
 
@@ -137,7 +137,7 @@ class OfferStaffSerializer(serializers.ModelSerializer):
         """
         photo = validated_data.pop("photo", uploads.UNCHANGED)
 
-        def write(name: str | None | uploads.Unchanged) -> tuple[Offer, str]:
+        def write(name: str | uploads.Unchanged | None) -> tuple[Offer, str]:
             # Write onto the row as it is now, not as it was read before validation: a
             # field this request does not change (the photo above all) keeps what another
             # request committed meanwhile.

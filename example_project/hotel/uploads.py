@@ -28,8 +28,8 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connections, transaction
-from django.db.transaction import TransactionManagementError
 from django.db.models import F, QuerySet
+from django.db.transaction import TransactionManagementError
 from django.http import Http404
 from PIL import Image, UnidentifiedImageError
 from rest_framework import serializers
@@ -492,7 +492,7 @@ def delete_stored_file(storage: Storage, name: str, reason: str) -> None:
     """Delete ``name`` from ``storage``; a failure is logged, never raised (the file is then orphaned)."""
     try:
         storage.delete(name)
-    except Exception:  # noqa: BLE001 - cleanup must not turn a finished request into an error
+    except Exception:  # cleanup must not turn a finished request into an error
         logger.warning("Could not delete %s photo %r; it stays in storage.", reason, name, exc_info=True)
     else:
         logger.debug("Deleted %s photo %r.", reason, name)
@@ -540,12 +540,12 @@ def store_photo(photo: CheckedPhoto) -> str:
     try:
         return field.storage.save(name, photo.file, max_length=field.max_length)
     except _storage_errors() as exc:
-        logger.error("Storing an offer photo failed: %s: %s", type(exc).__name__, exc, exc_info=True)
+        logger.exception("Storing an offer photo failed: %s: %s", type(exc).__name__, exc)
         raise StorageUnavailable(str(exc)) from exc
 
 
 def save_with_photo(
-    photo: CheckedPhoto | None | Unchanged, write: Callable[[str | None | Unchanged], tuple[Offer, str]]
+    photo: CheckedPhoto | Unchanged | None, write: Callable[[str | Unchanged | None], tuple[Offer, str]]
 ) -> Offer:
     """Run ``write`` (which saves an offer) with the photo stored first and the old one deleted after commit.
 
@@ -560,7 +560,7 @@ def save_with_photo(
     ``ATOMIC_REQUESTS``.
     """
     new_name: str | None = None
-    value: str | None | Unchanged
+    value: str | Unchanged | None
     if isinstance(photo, CheckedPhoto):
         value = new_name = store_photo(photo)
     else:
@@ -592,7 +592,7 @@ def replace_offer_photo(offer: Offer, photo: CheckedPhoto) -> Offer:
     and ``Http404`` when the offer was deleted meanwhile (the new file is deleted again).
     """
 
-    def write(name: str | None | Unchanged) -> tuple[Offer, str]:
+    def write(name: str | Unchanged | None) -> tuple[Offer, str]:
         locked = lock_offer(offer.pk)
         old_name = locked.photo.name or ""
         locked.photo = name

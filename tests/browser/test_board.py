@@ -271,7 +271,7 @@ def test_offers_updated_fetches_the_offer_or_the_list(realtime, settings, open_b
         expect(board.offer(added.pk)).to_have_count(0)
     syncs = [board.syncs() for board in boards]
     trigger.sync(None, "evt-sync-all")
-    for board, before in zip(boards, syncs):
+    for board, before in zip(boards, syncs, strict=True):
         expect(board.offer(added.pk).locator(".offer-title")).to_have_text("Added quietly", timeout=LIVE_TIMEOUT_MS)
         assert board.syncs() == before + 1
 
@@ -318,7 +318,7 @@ def test_reconnect_after_soketi_restart_resyncs_the_list(realtime, settings, ope
     api(maire).delete(gone["id"])
     realtime.start()
 
-    for board, syncs in zip(boards, syncs_before):
+    for board, syncs in zip(boards, syncs_before, strict=True):
         # pusher-js retries a dropped connection after ~1 s; that attempt finds the port closed
         # and pusher-js waits out its 15 s attempt timeout before the next one.
         expect(board.connection).to_have_attribute("data-state", "connected", timeout=25_000)

@@ -9,7 +9,7 @@ import os
 
 import dj_database_url
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"])}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):

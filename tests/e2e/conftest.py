@@ -102,7 +102,7 @@ def shared_database_url() -> str:
 
 def record_latencies(commits: list[float], events: list[dict]) -> None:
     """Pair each received event with its commit, in order, and keep the difference."""
-    for commit_ms, event in zip(commits, events):
+    for commit_ms, event in zip(commits, events, strict=True):
         LATENCIES.append((event["event"], event["received_at_ms"] - commit_ms))
 
 

@@ -114,5 +114,6 @@ class GunicornServer:
             raw = response.read()
         finally:
             conn.close()
-        data = json.loads(raw) if raw and response.headers.get("Content-Type", "").startswith("application/json") else None
+        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        data = json.loads(raw) if raw and is_json else None
         return response.status, data

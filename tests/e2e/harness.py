@@ -39,16 +39,17 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
+from typing import Any, TypeVar
 
 __all__ = [
     "E2E_DIR",
     "HarnessError",
     "HarnessTimeout",
-    "SubscriptionError",
     "Soketi",
     "Subscriber",
+    "SubscriptionError",
     "ensure_node_modules",
     "free_port",
 ]
@@ -121,10 +122,8 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     """Send ``sig`` to the child's process group (it leads its own session)."""
     if proc.poll() is not None:
         return  # Reaped: its pid (and so the group id) may already be reused.
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _terminate(proc: subprocess.Popen, *, graceful: bool, timeout: float) -> None:
@@ -138,12 +137,10 @@ def _terminate(proc: subprocess.Popen, *, graceful: bool, timeout: float) -> Non
             except subprocess.TimeoutExpired:
                 pass
         _signal_group(proc, signal.SIGKILL)
-        try:
+        # Still running after SIGKILL is only possible for a process stuck in the kernel
+        # (state D); nothing more can be done from here, but never hang the test run on it.
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            # Only possible for a process stuck in the kernel (state D); nothing
-            # more can be done from here, but never hang the test run on it.
-            pass
     finally:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
@@ -293,14 +290,14 @@ class Soketi:
     def __init__(
         self,
         *,
-        port: Optional[int] = None,
-        app_id: Optional[str] = None,
-        key: Optional[str] = None,
-        secret: Optional[str] = None,
+        port: int | None = None,
+        app_id: str | None = None,
+        key: str | None = None,
+        secret: str | None = None,
         startup_timeout: float = 20.0,
         shutdown_grace_ms: int = 0,
         fix_http_status: bool = True,
-        extra_env: Optional[Mapping[str, str]] = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.host = LOOPBACK
         self.port = port if port is not None else free_port()
@@ -319,8 +316,8 @@ class Soketi:
         self.shutdown_grace_ms = shutdown_grace_ms
         self.fix_http_status = fix_http_status
         self.extra_env = dict(extra_env or {})
-        self._proc: Optional[subprocess.Popen] = None
-        self._workdir: Optional[Path] = None
+        self._proc: subprocess.Popen | None = None
+        self._workdir: Path | None = None
         self._past_output = ""
 
     # -- public API ---------------------------------------------------------
@@ -379,7 +376,7 @@ class Soketi:
         env.update(self.extra_env)
         return env
 
-    def start(self) -> "Soketi":
+    def start(self) -> Soketi:
         """Start soketi and wait until its HTTP port answers; return ``self``.
 
         Raises :class:`HarnessError` (with soketi's output) if the port is taken,
@@ -412,8 +409,8 @@ class Soketi:
         )
         preloads = [_PARENT_WATCHDOG] + ([_HTTP_STATUS_FIX] if self.fix_http_status else [])
         command = [node, *(f"--require={p}" for p in preloads), str(SOKETI_BIN), "start", f"--config={config_path}"]
-        log = open(self._workdir / "soketi.log", "wb")
-        try:
+        # The child keeps its own copy of the descriptor.
+        with open(self._workdir / "soketi.log", "wb") as log:
             # cwd is the private work dir because soketi loads a `.env` file from
             # its cwd, which could silently change the settings above.
             self._proc = subprocess.Popen(
@@ -425,8 +422,6 @@ class Soketi:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()  # The child has its own copy of the descriptor.
         _track(self._proc)
         try:
             self._wait_ready()
@@ -461,12 +456,12 @@ class Soketi:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
 
-    def restart(self, *, graceful: bool = True) -> "Soketi":
+    def restart(self, *, graceful: bool = True) -> Soketi:
         """``stop()`` then ``start()`` on the same ports and credentials."""
         self.stop(graceful=graceful)
         return self.start()
 
-    def __enter__(self) -> "Soketi":
+    def __enter__(self) -> Soketi:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -513,8 +508,8 @@ class Soketi:
 # pusher-js subscriber
 
 
-def _members(messages: list[dict[str, Any]], channel: str) -> Optional[dict[str, Any]]:
-    members: Optional[dict[str, Any]] = None
+def _members(messages: list[dict[str, Any]], channel: str) -> dict[str, Any] | None:
+    members: dict[str, Any] | None = None
     for m in messages:
         if m.get("channel") != channel:
             continue
@@ -552,8 +547,8 @@ class Subscriber:
         server: Any,
         channels: Iterable[str],
         *,
-        auth_endpoint: Optional[str] = None,
-        headers: Optional[Mapping[str, str]] = None,
+        auth_endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.config: dict[str, Any] = {
             "key": server.key,
@@ -566,7 +561,7 @@ class Subscriber:
         if auth_endpoint:
             self.config["authEndpoint"] = auth_endpoint
             self.config["headers"] = dict(headers or {})
-        self._proc: Optional[subprocess.Popen] = None
+        self._proc: subprocess.Popen | None = None
         self._threads: list[threading.Thread] = []
         self._cond = threading.Condition()
         self._messages: list[dict[str, Any]] = []
@@ -576,7 +571,7 @@ class Subscriber:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def start(self) -> "Subscriber":
+    def start(self) -> Subscriber:
         """Start the Node client (it connects and subscribes on its own)."""
         if self._proc is not None:
             raise HarnessError("a Subscriber can be started only once; create a new one")
@@ -631,7 +626,7 @@ class Subscriber:
                     with contextlib.suppress(OSError):
                         stream.close()
 
-    def __enter__(self) -> "Subscriber":
+    def __enter__(self) -> Subscriber:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -656,7 +651,7 @@ class Subscriber:
         return [m for m in self.messages if m.get("type") in ("subscription_error", "error")]
 
     @property
-    def socket_id(self) -> Optional[str]:
+    def socket_id(self) -> str | None:
         """Socket id of the most recent connection, or None if never connected."""
         connected = [m for m in self.messages if m.get("type") == "connected"]
         return connected[-1]["socket_id"] if connected else None
@@ -673,11 +668,11 @@ class Subscriber:
             return "".join(self._stderr)
 
     @property
-    def returncode(self) -> Optional[int]:
+    def returncode(self) -> int | None:
         """Exit code once the process has ended, else None."""
         return None if self._proc is None else self._proc.poll()
 
-    def members(self, channel: str) -> Optional[dict[str, Any]]:
+    def members(self, channel: str) -> dict[str, Any] | None:
         """A presence channel's members as this client sees them now (``{id: info}``), or
         None before it subscribed: the list at subscription, plus joins, minus leaves."""
         return _members(self.messages, channel)
@@ -686,7 +681,7 @@ class Subscriber:
         """Wait until the presence ``channel``'s members are exactly ``ids``; return ``{id: info}``."""
         wanted = set(ids)
 
-        def find(messages: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        def find(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
             current = _members(messages, channel)
             return current if current is not None and set(current) == wanted else None
 
@@ -696,7 +691,7 @@ class Subscriber:
 
     def wait_for(
         self,
-        find: Callable[[list[dict[str, Any]]], Optional[T]],
+        find: Callable[[list[dict[str, Any]]], T | None],
         timeout: float,
         what: str,
     ) -> T:
@@ -723,7 +718,7 @@ class Subscriber:
         """Wait for the ``count``-th connection (use ``connected_count + 1`` to wait
         for a reconnect) and return its socket id."""
 
-        def find(messages: list[dict[str, Any]]) -> Optional[str]:
+        def find(messages: list[dict[str, Any]]) -> str | None:
             connected = [m for m in messages if m.get("type") == "connected"]
             return connected[count - 1]["socket_id"] if len(connected) >= count else None
 
@@ -737,7 +732,7 @@ class Subscriber:
         error for the channel first.
         """
 
-        def find(messages: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+        def find(messages: list[dict[str, Any]]) -> dict[str, Any] | None:
             seen = 0
             for m in messages:
                 if m.get("channel") != channel:
@@ -765,13 +760,13 @@ class Subscriber:
         n: int,
         timeout: float = 10.0,
         *,
-        channel: Optional[str] = None,
-        event: Optional[str] = None,
+        channel: str | None = None,
+        event: str | None = None,
     ) -> list[dict[str, Any]]:
         """Wait until at least ``n`` events (optionally only those on ``channel``
         and/or named ``event``) have arrived; return all such events so far."""
 
-        def find(messages: list[dict[str, Any]]) -> Optional[list[dict[str, Any]]]:
+        def find(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             matching = [
                 m
                 for m in messages

@@ -8,6 +8,7 @@ to soketi directly, so they stay connected and can count what arrives.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -63,10 +64,8 @@ class FaultyProxy:
     def _close_listener(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -100,10 +99,8 @@ class FaultyProxy:
                 pass
             finally:
                 for sock in (src, dst):
-                    try:
+                    with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
         pipe(client, upstream)

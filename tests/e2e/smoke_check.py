@@ -20,8 +20,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.e2e import harness  # noqa: E402
-from tests.e2e.harness import Soketi, Subscriber, SubscriptionError  # noqa: E402
+from tests.e2e import harness
+from tests.e2e.harness import Soketi, Subscriber, SubscriptionError
 
 try:
     import pusher

@@ -11,9 +11,9 @@ import random
 
 import pytest
 from django.db import transaction
+
 from hotel.models import Hotel, Offer
 from hotel.serializers import OfferPublicSerializer, OfferStaffSerializer
-
 from offer_realtime import sender
 from offer_realtime.events import to_json_data
 from tests.conftest import make_image, make_staff
@@ -103,7 +103,9 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
         random_write(rng, hotels, number)
         snapshot()
     # Sentinels: an active offer per hotel, the last event every subscriber gets.
-    ends = {slug: Offer.objects.create(hotel=hotels[slug], title=f"END {slug}", short_description="s") for slug in SLUGS}
+    ends = {
+        slug: Offer.objects.create(hotel=hotels[slug], title=f"END {slug}", short_description="s") for slug in SLUGS
+    }
     snapshot()
     assert sender.get_sender().flush(30)
 
@@ -149,7 +151,8 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
         public = PublicView([], no_refetch)
         public.apply_all(e for e in guest.events if e["channel"] == f"hotel-{slug}")
         # The public view's API: the public serializer's data of active offers.
-        assert view_diff(public.shown(), expected_public(to_json_data(OfferPublicSerializer(rows, many=True).data))) == []
+        public_rows = to_json_data(OfferPublicSerializer(rows, many=True).data)
+        assert view_diff(public.shown(), expected_public(public_rows)) == []
         board = StaffView([], no_refetch)
         board.apply_all(staff[slug].events)
         assert view_diff(board.shown(), expected_staff(to_json_data(OfferStaffSerializer(rows, many=True).data))) == []

@@ -52,7 +52,7 @@ def hotels(db):
 
 
 def test_seed_curl_flow_reaches_pusher_js(realtime, live_server, subscribe, hotels, commit_clock):
-    killarney, galway = hotels
+    killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
     other_hotel = subscribe("hotel-galway")
     api = f"{live_server.url}/api/staff/hotel/killarney/offers/"
@@ -150,14 +150,17 @@ def test_an_offer_moved_in_the_admin_leaves_one_board_and_joins_the_other(realti
 
 def test_manage_py_shell_save_arrives(realtime, subscribe, hotels):
     """A real `manage.py shell -c` process: its own interpreter, its own sender thread."""
-    killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
-    env = {**os.environ, "DATABASE_URL": shared_database_url(), **{k: str(v) for k, v in realtime.pusher_settings().items()}}
+    pusher = {k: str(v) for k, v in realtime.pusher_settings().items()}
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), **pusher}
     # The example project as a user runs it: its own settings, the default (background)
     # delivery, so the event goes out when the sender flushes at interpreter exit.
     env.update(PUSHER_SSL="false", DJANGO_SETTINGS_MODULE="example_project.settings")
     env.pop("OFFER_REALTIME_DELIVERY", None)
-    code = "from hotel.models import Hotel, Offer; Offer.objects.create(hotel=Hotel.objects.get(slug='killarney'), title='From manage.py shell')"
+    code = (
+        "from hotel.models import Hotel, Offer; "
+        "Offer.objects.create(hotel=Hotel.objects.get(slug='killarney'), title='From manage.py shell')"
+    )
     subprocess.run([sys.executable, "example_project/manage.py", "shell", "-c", code], env=env, check=True, timeout=60)
     [event] = watcher.wait_for_events(1)
     assert (event["event"], event["data"]["offer"]["title"]) == ("offer-created", "From manage.py shell")
@@ -166,7 +169,7 @@ def test_manage_py_shell_save_arrives(realtime, subscribe, hotels):
 def test_rolled_back_write_never_arrives(realtime, subscribe, hotels):
     killarney, _ = hotels
     watcher = subscribe("hotel-killarney")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError):  # noqa: PT012 - the raise inside atomic() is the rollback under test
         with transaction.atomic():
             Offer.objects.create(hotel=killarney, title="rolled back")
             raise RuntimeError

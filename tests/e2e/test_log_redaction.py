@@ -27,7 +27,7 @@ def failures():
 
 
 @pytest.mark.parametrize(
-    "setting, value, status",
+    ("setting", "value", "status"),
     [("PUSHER_SECRET", "wrong", "PusherBadAuth"), ("PUSHER_APP_ID", "1", "PusherBadStatus")],
 )
 def test_a_4xx_from_soketi_is_logged_without_the_signed_url(realtime, settings, caplog, failures, setting, value,

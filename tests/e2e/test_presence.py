@@ -4,10 +4,10 @@ authorized by the live server's channel-authorization view, and sees who is ther
 from __future__ import annotations
 
 import pytest
-from hotel.models import Hotel, Offer
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
+from hotel.models import Hotel, Offer
 from tests.conftest import make_staff
 from tests.e2e.harness import SubscriptionError
 
@@ -20,7 +20,10 @@ CHANNEL = "presence-hotel-killarney"
 def presence(realtime, settings, monkeypatch):
     """Presence channels, on a host whose DRF accepts JSON only (pusher-js posts a form)."""
     settings.OFFER_REALTIME = {"CHANNEL": "presence-hotel-{hotel_slug}"}
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"]}
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    }
     # DRF reads DEFAULT_PARSER_CLASSES into APIView once, at import; do what a JSON-only host's import did.
     monkeypatch.setattr(APIView, "parser_classes", [JSONParser])
 

@@ -160,8 +160,7 @@ class RealHost:
 
     def start_server(self, timeout: float = 60.0) -> None:
         """gunicorn with two sync workers, as the host is served; wait until it answers."""
-        log = open(self.workdir / "gunicorn.log", "wb")
-        try:
+        with open(self.workdir / "gunicorn.log", "wb") as log:  # the child keeps its own copy
             self._server = subprocess.Popen(
                 [
                     sys.executable, "-m", "gunicorn",
@@ -179,8 +178,6 @@ class RealHost:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()
         _track(self._server)
         deadline = time.monotonic() + timeout
         while True:
@@ -507,7 +504,7 @@ def _sync_long_lived_tabs(request):
     if "long_lived_tabs" not in request.fixturenames:
         return
     state = request.getfixturevalue("long_lived_tabs")
-    for i, (tab, view) in enumerate(zip(state["tabs"], state["views"])):
+    for i, (tab, view) in enumerate(zip(state["tabs"], state["views"], strict=True)):
         events = tab.events
         view.apply_all(events[state["applied"][i] :])
         state["applied"][i] = len(events)
@@ -707,7 +704,11 @@ def test_rapid_fire_operations_lose_nothing(realhost, frontend, api):
             range(5),
         ))
         edits = [{"title": "Rapid 0, edited"}, {"is_active": False}, {"tag": "late", "details_text": "Edited"}]
-        list(pool.map(lambda pair: api.call("PATCH", api.url(pair[0]), 200, json=pair[1]), zip(ids, edits)))
+
+        def patch(pair):
+            return api.call("PATCH", api.url(pair[0]), 200, json=pair[1])
+
+        list(pool.map(patch, zip(ids[:3], edits, strict=True)))
         list(pool.map(lambda offer_id: api.call("DELETE", api.url(offer_id), 204), [ids[3], ids[0]]))
 
     # An event is built from the committed row when its sender gets to it; for an offer
@@ -734,7 +735,7 @@ def test_long_lived_tabs_match_the_api_after_every_flow(realhost, long_lived_tab
     for tab in long_lived_tabs["tabs"]:
         tab.wait_for(lambda msgs: next((m for m in msgs if _is_sentinel(m, tag)), None), EVENT_TIMEOUT, "the sentinel")
         assert tab.errors == []
-    for i, (tab, view) in enumerate(zip(long_lived_tabs["tabs"], views)):
+    for i, (tab, view) in enumerate(zip(long_lived_tabs["tabs"], views, strict=True)):
         events = tab.events
         view.apply_all(events[long_lived_tabs["applied"][i] :])
         long_lived_tabs["applied"][i] = len(events)

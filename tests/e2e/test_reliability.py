@@ -76,7 +76,7 @@ class TestBackgroundMode:
         [event] = watcher.wait_for_events(1)
         assert event["data"]["offer"]["title"] == "after the outage"
 
-    @pytest.mark.parametrize("mode, error", [("reset", "ConnectionError"), ("hang", "ReadTimeout")])
+    @pytest.mark.parametrize(("mode", "error"), [("reset", "ConnectionError"), ("hang", "ReadTimeout")])
     def test_resets_and_hangs_are_retried(self, faulty, settings, subscribe, hotel, caplog, mode, error):
         settings.OFFER_REALTIME = {"TIMEOUT": 0.3, "RETRY_ATTEMPTS": 10, "RETRY_BASE_DELAY": 0.1,
                                    "RETRY_MAX_DELAY": 0.3}
@@ -188,7 +188,7 @@ def test_a_worker_recycled_during_a_short_outage_loses_nothing(realtime, subscri
     assert all(" 0 given up, 0 left unsent" in line for line in reports), reports
 
 
-@pytest.mark.parametrize("status, retried", [(401, False), (413, False), (500, True)])
+@pytest.mark.parametrize(("status", "retried"), [(401, False), (413, False), (500, True)])
 def test_pusher_answers_decide_retry_or_give_up(realtime, settings, hotel, status, retried):
     """The same classification against a Pusher-shaped stub answering each status."""
     from tests.pusher_stub import PusherStub

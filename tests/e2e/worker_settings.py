@@ -2,7 +2,7 @@
 
 import os
 
-from tests.settings import *  # noqa: F401,F403
+from tests.settings import *  # noqa: F403
 
 PUSHER_APP_ID = os.environ["PUSHER_APP_ID"]
 PUSHER_KEY = os.environ["PUSHER_KEY"]

@@ -15,7 +15,7 @@ from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.conftest import make_staff  # noqa: F401 - re-exported for the example tests
+from tests.conftest import make_staff  # re-exported for the example tests
 
 # -- images --------------------------------------------------------------------------------
 

@@ -192,7 +192,12 @@ def test_create_with_a_photo_uploads_it_to_cloudinary(api, killarney, cloudinary
     with capture_broadcasts() as sent:
         response = api.post(
             OFFERS,
-            {"title": "Spa", "short_description": "x", "is_active": "true", "photo": upload("spa.jpg", data, "image/jpeg")},
+            {
+                "title": "Spa",
+                "short_description": "x",
+                "is_active": "true",
+                "photo": upload("spa.jpg", data, "image/jpeg"),
+            },
             format="multipart",
         )
 
@@ -215,7 +220,8 @@ def test_patch_with_a_photo_replaces_it_and_destroys_the_old_asset_after_commit(
         first = spa_offer.photo.name
         assert sent.names == ["offer-image-updated"]
 
-        response = api.patch(url, {"title": "Renamed", "photo": upload("second.jpg", image_bytes("JPEG"), "image/jpeg")})
+        second = upload("second.jpg", image_bytes("JPEG"), "image/jpeg")
+        response = api.patch(url, {"title": "Renamed", "photo": second})
         assert response.status_code == 200, response.content
         spa_offer.refresh_from_db()
 
@@ -258,7 +264,9 @@ def test_main_endpoint_cloudinary_failure_is_502_and_changes_nothing(api, spa_of
     assert list(sent) == []
 
 
-def test_main_endpoint_database_failure_after_upload_destroys_the_new_asset(api, spa_offer, cloudinary_stub, monkeypatch):
+def test_main_endpoint_database_failure_after_upload_destroys_the_new_asset(
+    api, spa_offer, cloudinary_stub, monkeypatch
+):
     from hotel.models import Offer
 
     def failing_save(self, *args, **kwargs):

@@ -98,7 +98,8 @@ def test_create_with_the_frontends_multipart_form_and_a_photo(api, killarney, me
     assert response.json()["photo_url"] == "/media/offers/golf.jpg"
     assert response.json()["photo"] == "http://testserver/media/offers/golf.jpg"
     # One event: the new offer, photo included (no separate offer-image-updated).
-    assert [payload(e) for e in sent] == [{"offer": offer_json(offer, photo="/media/offers/golf.jpg"), "action": "created"}]
+    created = {"offer": offer_json(offer, photo="/media/offers/golf.jpg"), "action": "created"}
+    assert [payload(e) for e in sent] == [created]
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")

@@ -45,7 +45,7 @@ def test_demo_data_is_idempotent_and_prints_a_working_curl():
     galway_key = Token.objects.get(user__username="galway-staff").key
     assert f"token {killarney_key}" in first and f"token {galway_key}" in first
     expected_curl = (
-        "curl -X POST http://localhost:8000/api/staff/hotel/killarney/offers/ \\\n"
+        "curl -X POST http://127.0.0.1:8000/api/staff/hotel/killarney/offers/ \\\n"
         f'  -H "Authorization: Token {killarney_key}" \\\n'
         '  -H "Content-Type: application/json" \\\n'
         '  -d \'{"title":"Test Offer","short_description":"Test","is_active":true}\'\n'
@@ -60,14 +60,149 @@ def test_demo_data_is_idempotent_and_prints_a_working_curl():
     assert token_client(Token.objects.get(key=galway_key)).get("/api/staff/hotel/killarney/offers/").status_code == 403
 
 
+def _logins(output: str) -> dict[str, str]:
+    """``{username: password}`` as demo_data prints them (a changed password is not printed)."""
+    return dict(re.findall(r"user (\S+), password ([0-9a-f]{16})\b", output))
+
+
 @pytest.mark.django_db
-def test_demo_data_base_url_and_unusable_passwords():
+def test_demo_data_prints_board_logins_that_work(client):
+    from hotel.models import Hotel
+
+    output = _run_demo_data()
+    logins = _logins(output)
+
+    assert set(logins) == {"killarney-staff", "galway-staff", "admin"}
+    assert "Staff board http://127.0.0.1:8000/staff/" in output
+    # What a person does with it: the login form at /staff/, then the board of their hotel.
+    for hotel in Hotel.objects.all():
+        username = f"{hotel.slug}-staff"
+        response = client.post("/accounts/login/", {"username": username, "password": logins[username]})
+        assert response.status_code == 302, response.content.decode()[:500]
+        response = client.get("/staff/", follow=True)
+        assert response.redirect_chain == [(f"/staff/{hotel.slug}/offers/live/", 302)]
+        assert response.status_code == 200 and hotel.name in response.content.decode()
+        client.logout()
+    bad = client.post("/accounts/login/", {"username": "killarney-staff", "password": logins["galway-staff"]})
+    assert bad.status_code == 200 and "did not match" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_demo_data_creates_an_admin_who_can_use_the_admin(client):
     from django.contrib.auth import get_user_model
 
-    output = _run_demo_data("--base-url", "https://hotel.example.com/")
+    output = _run_demo_data()
+    password = _logins(output)["admin"]
 
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.is_staff and admin.is_active
+    assert "Admin http://127.0.0.1:8000/admin/: user admin, password " in output
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": password, "next": "/admin/"})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/hotel/offer/").status_code == 200
+    # The staff users are not admins.
+    client.logout()
+    staff_password = _logins(output)["killarney-staff"]
+    response = client.post("/admin/login/", {"username": "killarney-staff", "password": staff_password})
+    assert response.status_code == 200  # the form again, with an error
+
+
+@pytest.mark.django_db
+def test_demo_data_prints_the_same_logins_every_run_and_creates_no_duplicates():
+    from django.contrib.auth import get_user_model
+
+    first = _run_demo_data()
+    users = sorted(get_user_model().objects.values_list("username", "password"))
+    second = _run_demo_data()
+
+    assert second == first
+    assert _logins(first) and _logins(second) == _logins(first)
+    # The stored hashes did not change either: a second run sets no new passwords.
+    assert sorted(get_user_model().objects.values_list("username", "password")) == users
+    assert len(users) == 3
+
+
+@pytest.mark.django_db
+def test_demo_data_leaves_a_changed_password_alone_unless_reset():
+    from django.contrib.auth import get_user_model
+
+    printed = _logins(_run_demo_data())
+    user = get_user_model().objects.get(username="galway-staff")
+    user.set_password("chosen-in-the-admin")
+    user.save()
+
+    output = _run_demo_data()
+    assert "galway-staff" not in _logins(output) and _logins(output)["killarney-staff"] == printed["killarney-staff"]
+    assert "user galway-staff, password (changed since demo_data set it; --reset-passwords sets it back)" in output
+    user.refresh_from_db()
+    assert user.check_password("chosen-in-the-admin")
+
+    assert _logins(_run_demo_data("--reset-passwords")) == printed
+    user.refresh_from_db()
+    assert user.check_password(printed["galway-staff"])
+
+
+@pytest.mark.django_db
+def test_demo_data_passwords_depend_on_the_secret_key(settings):
+    first = _logins(_run_demo_data())
+    settings.SECRET_KEY = "another-deployment-key"
+
+    second = _logins(_run_demo_data("--reset-passwords"))
+    assert set(second) == set(first) and all(second[name] != first[name] for name in first)
+    assert len(set(second.values())) == 3
+
+
+@pytest.mark.django_db
+def test_demo_data_warns_about_the_public_development_key(settings):
+    from hotel.management.commands.demo_data import DEVELOPMENT_SECRET_KEY
+
+    settings.SECRET_KEY = DEVELOPMENT_SECRET_KEY
+    assert "anyone can compute them" in _run_demo_data()
+    settings.SECRET_KEY = "a-real-secret"
+    assert "anyone can compute them" not in _run_demo_data()
+
+
+@pytest.mark.django_db
+def test_demo_data_base_url_from_option_or_django_port(monkeypatch):
+    output = _run_demo_data("--base-url", "https://hotel.example.com/")
     assert "curl -X POST https://hotel.example.com/api/staff/hotel/killarney/offers/" in output
-    assert not any(user.has_usable_password() for user in get_user_model().objects.all())
+    assert "Open https://hotel.example.com/ in a browser" in output
+
+    # live.sh and a runserver on another port say it with DJANGO_PORT.
+    monkeypatch.setenv("DJANGO_PORT", "8123")
+    output = _run_demo_data()
+    assert "curl -X POST http://127.0.0.1:8123/api/staff/hotel/killarney/offers/" in output
+    assert "Staff board http://127.0.0.1:8123/staff/" in output
+    assert ":8000" not in output
+    assert "curl -X POST http://127.0.0.1:9000/" in _run_demo_data("--base-url", "http://127.0.0.1:9000")
+
+
+# -- the home page -------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_home_page_links_to_every_page(client):
+    empty = client.get("/")
+    assert empty.status_code == 200
+    assert "No hotels yet" in empty.content.decode() and "demo_data" in empty.content.decode()
+
+    output = _run_demo_data()
+    response = client.get("/")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    hrefs = set(re.findall(r'href="([^"]+)"', html))
+    assert {"/staff/", "/admin/", "/hotels/killarney/offers/", "/hotels/galway/offers/"} <= hrefs
+    assert "/api/docs/" in hrefs or "/api/schema/" in hrefs
+    for username in ("killarney-staff", "galway-staff", "admin"):
+        assert f"<code>{username}</code>" in html
+    # Every link answers (the staff board and the admin with their login pages).
+    for href in hrefs - {"data:,"}:
+        if href.endswith(".css"):
+            continue
+        assert client.get(href, follow=True).status_code == 200, href
+    # Passwords are printed in the terminal, never served.
+    assert not any(password in html for password in _logins(output).values())
 
 
 # -- OpenAPI schema ------------------------------------------------------------------------
@@ -219,8 +354,8 @@ def test_start_up_line_without_pusher_credentials(caplog, monkeypatch):
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         (
             "WARNING",
-            "Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
-            "only written to the log ('offer_realtime.events'), not sent.",
+            ("Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
+             "only written to the log ('offer_realtime.events'), not sent."),
         )
     ]
 

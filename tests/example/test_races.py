@@ -56,7 +56,8 @@ class Tally:
         """One summary line for the test output."""
         return (
             f"{scenario}: {self.races} races, resurrected={self.resurrected} dangling={self.dangling} "
-            f"orphaned={self.orphaned} server_errors={self.server_errors} statuses={dict(sorted(self.statuses.items()))}"
+            f"orphaned={self.orphaned} server_errors={self.server_errors} "
+            f"statuses={dict(sorted(self.statuses.items()))}"
         )
 
 
@@ -107,7 +108,7 @@ def _race(clients: tuple[Client, Client], calls: tuple[str, str], offer_id: int)
         return method(offer_id)
 
     with ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(run, client, name) for client, name in zip(clients, calls)]
+        futures = [pool.submit(run, client, name) for client, name in zip(clients, calls, strict=True)]
         return [future.result() for future in futures]
 
 
@@ -129,11 +130,11 @@ def test_concurrent_writes_to_one_offer(live_server, killarney, media_root, scen
             responses = _race(clients, calls, offer.pk)
 
             tally.races += 1
-            for name, response in zip(calls, responses):
+            for name, response in zip(calls, responses, strict=True):
                 key = f"{name}:{response.status_code}"
                 tally.statuses[key] = tally.statuses.get(key, 0) + 1
                 tally.server_errors += response.status_code >= 500
-            deleted = any(name == "delete" and r.status_code == 204 for name, r in zip(calls, responses))
+            deleted = any(name == "delete" and r.status_code == 204 for name, r in zip(calls, responses, strict=True))
             row = Offer.objects.filter(pk=offer.pk).first()
             if deleted and row is not None:
                 tally.resurrected += 1

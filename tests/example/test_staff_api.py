@@ -67,8 +67,11 @@ def test_create_ignores_a_hotel_in_the_body(api, killarney, galway):
     from hotel.models import Offer
 
     with capture_broadcasts() as sent:
-        response = api.post("/api/staff/hotel/killarney/offers/", {"title": "Sneaky", "short_description": "x", "hotel": galway.pk},
-                            format="json")
+        response = api.post(
+            "/api/staff/hotel/killarney/offers/",
+            {"title": "Sneaky", "short_description": "x", "hotel": galway.pk},
+            format="json",
+        )
 
     assert response.status_code == 201
     assert Offer.objects.get().hotel == killarney

@@ -48,7 +48,8 @@ for spec in sys.argv[2:]:
     # A smooth gradient: compresses well (every file stays under 10 MB) and is no
     # special case for any codec.
     image = Image.linear_gradient("L").resize((width, height))
-    image = Image.merge("RGB", (image, image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), image.rotate(90, expand=False)))
+    mirrored, rotated = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), image.rotate(90, expand=False)
+    image = Image.merge("RGB", (image, mirrored, rotated))
     kwargs = eval(options)
     image.save(target / name, fmt, **kwargs)
     del image
@@ -209,7 +210,8 @@ def _png(width: int, height: int, raw: bytes, *, interlace: int = 0, color_type:
 
 def _adam7_raw(width: int, height: int, channels: int = 3) -> bytes:
     raw = b""
-    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+    passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+    for x0, y0, dx, dy in passes:
         pass_width = len(range(x0, width, dx))
         pass_height = len(range(y0, height, dy))
         if pass_width and pass_height:

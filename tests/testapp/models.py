@@ -9,6 +9,9 @@ class Venue(models.Model):
 
     code = models.SlugField(unique=True)
 
+    def __str__(self) -> str:
+        return self.code
+
 
 class Promotion(models.Model):
     """Plays the offer, with an image field called ``banner`` and a JSON field."""
@@ -18,6 +21,9 @@ class Promotion(models.Model):
     banner = models.FileField(upload_to="banners/", blank=True)
     extra = models.JSONField(default=dict, blank=True)
     touched_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.headline
 
     @property
     def title(self) -> str:
@@ -38,3 +44,6 @@ class Deal(models.Model):
     photo = CloudinaryField("offer_photo", blank=True, null=True)
     image_key = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.title
