@@ -5,7 +5,8 @@ follows ``offer-created``, ``offer-updated``, ``offer-image-updated``, ``offer-d
 and ``offers-updated`` on the hotel's channel (public or private, as ``OFFER_REALTIME``
 says). In private mode it also joins the hotel's presence channel
 (``OFFER_REALTIME["PRESENCE_CHANNEL"]``): who is online, "X is editing" markers, and
-conflict-safe edits through the staff API's ``ETag``/``If-Match`` (``hotel/static/hotel/collab.js``). All the logic lives in ``hotel/static/hotel/offers_live.js`` (shared with the
+conflict-safe edits through the staff API's ``ETag``/``If-Match``
+(``hotel/static/hotel/collab.js``). All the logic lives in ``hotel/static/hotel/offers_live.js`` (shared with the
 guest page of ``hotel/public_views.py``) and ``board.js``; the views here only check who
 may look, hand the page its Pusher connection settings, and serve pusher-js from
 ``example_project/node_modules`` (``npm ci --prefix example_project``), for both pages.

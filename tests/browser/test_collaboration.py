@@ -14,9 +14,10 @@ import time
 
 import pytest
 import requests
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LIVE_TIMEOUT_MS
+from tests.browser.conftest import LIVE_TIMEOUT_MS, DirectTrigger
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -173,3 +174,23 @@ def test_marker_expires_when_the_heartbeat_stops(private, named_staff, open_boar
     assert 1.2 < lasted < 3.0, lasted
     assert online(b) == ["Máire", "Seán"]
     expect(a.page.locator("#editor")).to_be_visible()
+
+
+def test_an_event_with_changed_by_names_who_changed_the_offer(private, named_staff, open_board, api, realtime):
+    maire, sean = named_staff
+    spa = api(maire).create(title="Spa Weekend")
+    a = open_board(maire, "maire")
+    a.offer(spa["id"]).locator(".offer-edit").click()
+    expect(a.page.locator("#editor")).to_be_visible()
+    etag = a.page.locator("#editor").get_attribute("data-etag")
+    # As staff events on private channels will carry it (changed_by: id and display name).
+    DirectTrigger(realtime, "private-hotel-killarney").send(
+        "offer-updated",
+        {"offer": {**spa, "title": "Spa for Two"}, "action": "updated",
+         "changed_by": {"id": str(sean.user.pk), "name": "Seán"}},
+        "evt-changed-by", timezone.now(),
+    )
+    notice = a.page.locator("#editor-notice")
+    expect(notice).to_contain_text("Changed by Seán while you edit: title: “Spa for Two”", timeout=LIVE_TIMEOUT_MS)
+    assert a.page.locator("#editor").get_attribute("data-etag") == etag
+    assert a.page.input_value("#editor [name=title]") == "Spa Weekend"
