@@ -79,6 +79,10 @@ const out = {};
   trace.push(['Seán stopped', markers.forOffer(5)]);
   markers.memberGone('1');
   trace.push(['Máire left', markers.forOffer(5), markers.size()]);
+  markers.editing('1', 'Máire', 5);
+  markers.editing('2', 'Seán', 6);
+  markers.retain((id) => id === '2');
+  trace.push(['resubscribed, only Seán still a member', markers.forOffer(5), markers.forOffer(6)]);
   out.markers = { trace, changes };
 }
 

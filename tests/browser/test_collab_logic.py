@@ -43,6 +43,7 @@ def test_client_event_throttle_and_presence_limit_and_marker_expiry():
         ["two editors", ["Máire", "Seán"], "Máire and Seán are editing"],
         ["Seán stopped", ["Máire"]],
         ["Máire left", [], 0],
+        ["resubscribed, only Seán still a member", [], ["Seán"]],
     ]
     # Only what the form changed is sent (null and "" alike), so a re-applied edit keeps the other's fields.
     assert out["changed"] == {"book_now_url": "https://x.test/", "is_active": False}

@@ -221,6 +221,8 @@
     presence = pusher.subscribe(config.presenceChannel);
     presence.bind('pusher:subscription_succeeded', () => {
       onlineEl.dataset.subscribed = 'true';
+      // After a reconnect: whoever left meanwhile sent no member_removed to this page.
+      markers.retain((id) => Boolean(presence.members.get(id)));
       showOnline();
       announceEditing(); // after a reconnect the others may have dropped this page's marker
     });
@@ -359,21 +361,34 @@
 
   async function saveEditor() {
     $('editor-error').hidden = true;
-    const changes = editing.mine || collab.changedFields(editing.base, formValues());
+    const current = editing;
+    const changes = current.mine || collab.changedFields(current.base, formValues());
     if (!Object.keys(changes).length) {
       closeEditor();
       return;
     }
-    const id = editing.id;
+    const id = current.id;
     const startedAt = store.clock();
-    const response = await api('PATCH', `${config.apiUrl}${id}/`, changes, { 'If-Match': editing.etag });
+    $('editor-save').disabled = true;
+    let response;
+    try {
+      response = await api('PATCH', `${config.apiUrl}${id}/`, changes, { 'If-Match': current.etag });
+    } finally {
+      $('editor-save').disabled = false;
+    }
     if (response.status === 412) {
       // Someone saved first: the body is the offer as it is now, with its ETag.
-      editing.mine = changes;
-      editing.theirs = await response.json();
-      editing.theirsEtag = response.headers.get('ETag');
-      store.accept(id, editing.theirs, live.snapshotStamp(response.headers), startedAt);
+      const theirs = await response.json();
+      store.accept(id, theirs, live.snapshotStamp(response.headers), startedAt);
+      if (editing !== current) return; // the form was closed meanwhile: nothing to ask
+      current.mine = changes;
+      current.theirs = theirs;
+      current.theirsEtag = response.headers.get('ETag');
       showConflict();
+      return;
+    }
+    if (editing !== current) {
+      if (response.ok) store.accept(id, await response.json(), live.snapshotStamp(response.headers), startedAt);
       return;
     }
     if (!response.ok) {

@@ -143,11 +143,20 @@
       return names.sort();
     }
 
+    /** Drop the markers of users for whom ``isMember(userId)`` is false (after a resubscription). */
+    function retain(isMember) {
+      let changed = false;
+      for (const [key, marker] of markers) {
+        if (!isMember(marker.userId)) changed = drop(key) || changed;
+      }
+      if (changed) onChange();
+    }
+
     function clear() {
       for (const key of [...markers.keys()]) drop(key);
     }
 
-    return { editing, stopped, memberGone, forOffer, clear, size: () => markers.size };
+    return { editing, stopped, memberGone, retain, forOffer, clear, size: () => markers.size };
   }
 
   /** "Máire is editing", "Máire and Seán are editing". */
