@@ -95,6 +95,7 @@ def test_two_staff_presence_editing_conflict_and_no_lost_update(private, named_s
     # B opens it too, changes the title and saves first.
     b.offer(spa["id"]).locator(".offer-edit").click()
     expect(marker(a, spa["id"])).to_have_text("Seán is editing", timeout=LIVE_TIMEOUT_MS)
+    a.screenshot("collaboration-marker")
     b.page.fill("#editor [name=title]", "Spa Weekend for Two")
     b.page.click("#editor-save")
     expect(b.page.locator("#editor")).to_be_hidden()
@@ -117,9 +118,10 @@ def test_two_staff_presence_editing_conflict_and_no_lost_update(private, named_s
         for row in a.page.locator("#conflict-rows tr").all()
     }
     assert rows == {
-        "title": ["title", "Spa Weekend for Two", "Spa Weekend for Two"],
+        "title": ["title", "Spa Weekend for Two", "(not changed by you)"],
         "tag": ["tag", "Spa", "Wellness"],
     }
+    a.screenshot("collaboration-conflict")
     a.page.click("#conflict-reapply")
     expect(a.page.locator("#editor")).to_be_hidden(timeout=LIVE_TIMEOUT_MS)
     expect(marker(b, spa["id"])).to_be_hidden(timeout=LIVE_TIMEOUT_MS)

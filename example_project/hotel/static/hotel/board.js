@@ -411,10 +411,16 @@
       if (!fields.has(field)) continue;
       const row = document.createElement('tr');
       row.dataset.field = field;
-      const yours = field in editing.mine ? editing.mine[field] : editing.theirs[field];
-      for (const value of [field, editing.theirs[field], yours]) {
+      // A field only they changed is kept as theirs by a re-apply (only your changes are sent).
+      const yours = field in editing.mine ? editing.mine[field] : null;
+      for (const [k, value] of [field, editing.theirs[field], yours].entries()) {
         const cell = document.createElement('td');
-        cell.textContent = value === null || value === undefined ? '' : String(value);
+        if (k === 2 && !(field in editing.mine)) {
+          cell.textContent = '(not changed by you)';
+          cell.className = 'unchanged';
+        } else {
+          cell.textContent = value === null || value === undefined ? '' : String(value);
+        }
         row.appendChild(cell);
       }
       rows.appendChild(row);
