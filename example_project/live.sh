@@ -14,6 +14,8 @@
 # (every offer, the staff serializer), the guest page on the public hotel-<slug> (active
 # offers only, hotel.serializers.OfferPublicSerializer). OFFER_REALTIME_PUBLIC_SERIALIZER=""
 # turns them off (then OFFER_REALTIME_CHANNEL=hotel-{hotel_slug} gives today's one channel).
+# In private mode the board also joins presence-hotel-<slug>: who is online and "X is
+# editing" markers (client events, which soketi is started with).
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DJANGO_PORT (8000),
 # SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (default private-hotel-{hotel_slug}),
@@ -72,6 +74,7 @@ printf '{"cluster.address": "127.0.0.1"}' >"$workdir/config.json"
     SOKETI_DEFAULT_APP_SECRET="$PUSHER_SECRET" \
     SOKETI_CLUSTER_PORT=$((SOKETI_PORT + 5001)) SOKETI_CLUSTER_UNICAST_ADDRESSES="127.0.0.1:$((SOKETI_PORT + 5001))" \
     SOKETI_EVENT_MAX_SIZE_IN_KB=10 SOKETI_EVENT_MAX_BATCH_SIZE=10 SOKETI_CHANNEL_LIMITS_MAX_NAME_LENGTH=164 \
+    SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true SOKETI_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SEC=10 \
     PM2_HOME="$workdir/pm2" AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 \
     node "$ROOT/$SOKETI_BIN" start --config="$workdir/config.json"
 ) >"$workdir/soketi.log" 2>&1 &

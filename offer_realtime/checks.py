@@ -31,14 +31,16 @@ One id per problem. Ids are stable; a retired id is never reused.
 - ``offer_realtime.E032`` (audiences) ``PUBLIC_CHANNEL`` cannot produce a valid channel name of its own per
   hotel (cannot be rendered, refused characters or length, no ``{hotel_slug}``, or the same as ``CHANNEL``).
 - ``offer_realtime.E033`` (audiences) ``ACTIVE_FIELD`` is not a field of the model.
-- ``offer_realtime.E101``-``E126`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
+- ``offer_realtime.E034`` ``PRESENCE_CHANNEL`` is not a presence channel, or cannot produce a valid channel
+  name of its own per hotel (cannot be rendered, refused characters or length, no ``{hotel_slug}``).
+- ``offer_realtime.E101``-``E127`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
   id per key (``settings.VALIDATORS``): E101 ``ENABLED``, E102 ``MODEL``, E103 ``SERIALIZER``,
   E104 ``HOTEL_SLUG``, E105 ``PHOTO_FIELD``, E106 ``CHANNEL``, E107 ``BACKEND``, E108 ``TIMEOUT``,
   E109 ``IGNORE_FIELDS``, E110 ``MAX_PAYLOAD_BYTES``, E111 ``SOCKET_ID_HEADER``, E112
   ``USER_HOTEL_SLUG``, E113 ``QUEUE_SIZE``, E114 ``QUEUE_PUT_TIMEOUT``, E115 ``RETRY_ATTEMPTS``,
   E116 ``RETRY_BASE_DELAY``, E117 ``RETRY_MAX_DELAY``, E118 ``FLUSH_TIMEOUT``, E119
   ``TASK_BACKEND``, E120 ``TASK_QUEUE``, E121 ``PRESENCE_USER``, E122 ``PHOTO_URL``, E123
-  ``ORDERING``, E124 ``PUBLIC_SERIALIZER``, E125 ``PUBLIC_CHANNEL``, E126 ``ACTIVE_FIELD``
+  ``ORDERING``, E124 ``PUBLIC_SERIALIZER``, E125 ``PUBLIC_CHANNEL``, E126 ``ACTIVE_FIELD``, E127 ``PRESENCE_CHANNEL``
   (``DELIVERY``'s is E009). The default is used instead, and logged once at ERROR.
 - ``offer_realtime.E131``-``E137`` The same for ``PUSHER_APP_ID``, ``PUSHER_KEY``,
   ``PUSHER_SECRET``, ``PUSHER_CLUSTER``, ``PUSHER_HOST``, ``PUSHER_PORT``, ``PUSHER_SSL``.
@@ -448,6 +450,28 @@ def check_presence_user(app_configs: Any = None, **kwargs: Any) -> list[Error | 
                       hint="Point it at a function (request) -> (user_id, user_info dict).",
                       id="offer_realtime.E020")]
     return []
+
+
+@register(Tags.compatibility)
+def check_presence_channel(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """E034: the staff's presence channel template, when set, is a valid presence channel per hotel."""
+    template = get_settings().presence_channel
+    if template is None:
+        return []
+    if not template.startswith("presence-"):
+        problem: str | None = "is not a presence channel (its name must start with 'presence-')"
+    else:
+        # The same rules as a public channel's, with no CHANNEL to differ from (it may be the same).
+        problem = _public_channel_problem(template, staff_template="")
+    if problem is None:
+        return []
+    return [
+        Error(
+            f"OFFER_REALTIME['PRESENCE_CHANNEL'] {template!r} {problem}.",
+            hint="Use 'presence-hotel-{hotel_slug}', or None for no presence channel.",
+            id="offer_realtime.E034",
+        )
+    ]
 
 
 @register(Tags.compatibility)

@@ -112,6 +112,10 @@ DEFAULTS: dict[str, Any] = {
     # (request) -> (user_id, user_info dict) giving the member's identity; None: the
     # user's pk and {"name": full name or username} (offer_realtime.views.presence_user).
     "PRESENCE_USER": None,
+    # The staff's presence channel per hotel (who is online, "X is editing" client events),
+    # signed by the channel-authorization view for that hotel's staff; {hotel_slug} as in
+    # CHANNEL. None: no presence channel is signed (unless CHANNEL is one).
+    "PRESENCE_CHANNEL": "presence-hotel-{hotel_slug}",
     # Per-offer locks on the database (PostgreSQL advisory locks, SQLite lock files)
     # around each delivery attempt, so one offer's events sent by several processes reach
     # Pusher in order (offer_realtime.ordering). Turn off behind a transaction-pooling
@@ -311,6 +315,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "TASK_BACKEND": ("offer_realtime.E119", _text),
     "TASK_QUEUE": ("offer_realtime.E120", _text),
     "PRESENCE_USER": ("offer_realtime.E121", _optional_dotted_path),
+    "PRESENCE_CHANNEL": ("offer_realtime.E127", _optional_text),
     "ORDERING": ("offer_realtime.E123", _boolean),
     "PUBLIC_SERIALIZER": ("offer_realtime.E124", _optional_class_path),
     "PUBLIC_CHANNEL": ("offer_realtime.E125", _text),
@@ -396,6 +401,8 @@ class OfferRealtimeSettings:
     task_backend: str
     task_queue: str
     presence_user: str | None = None
+    #: The staff's presence channel template (None: off).
+    presence_channel: str | None = "presence-hotel-{hotel_slug}"
     ordering: bool = True
     #: Audiences: the guests' serializer (None: off), channel template and active field.
     public_serializer: str | None = None

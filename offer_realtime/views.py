@@ -4,8 +4,10 @@ Opt in with ``OFFER_REALTIME = {"CHANNEL": "private-hotel-{hotel_slug}"}`` (or
 ``"presence-hotel-{hotel_slug}"``) and include ``offer_realtime.urls``; point pusher-js's
 ``channelAuthorization.endpoint`` at it. It signs a subscription (with the ``pusher``
 library) only for an authenticated user who is staff of the channel's hotel, by
-``OFFER_REALTIME["USER_HOTEL_SLUG"]``. On a presence channel the answer also carries the
-member's identity (``channel_data``), from ``OFFER_REALTIME["PRESENCE_USER"]``.
+``OFFER_REALTIME["USER_HOTEL_SLUG"]``. It also signs the hotel's presence channel
+``OFFER_REALTIME["PRESENCE_CHANNEL"]`` (default ``presence-hotel-{hotel_slug}``, None: off)
+for the same staff, public or private events alike. On a presence channel the answer also
+carries the member's identity (``channel_data``), from ``OFFER_REALTIME["PRESENCE_USER"]``.
 """
 
 from __future__ import annotations
@@ -147,8 +149,11 @@ class ChannelAuthView(APIView):
         socket_id = serializer.validated_data["socket_id"]
         channel = serializer.validated_data["channel_name"]
         conf = get_settings()
-        slug = hotel_slug_from_channel(conf.channel, channel)
-        if slug is None or not conf.private:
+        slug = hotel_slug_from_channel(conf.channel, channel) if conf.private else None
+        if slug is None and conf.presence_channel and channel.startswith(PRESENCE_PREFIX):
+            # The staff's presence channel (who is online, editing markers): the same staff rule.
+            slug = hotel_slug_from_channel(conf.presence_channel, channel)
+        if slug is None:
             raise PermissionDenied("Not a private offer channel.")
         if slug not in self.hotel_slugs_for(request.user):
             logger.info("Refused %s to user %s: not staff of that hotel.", channel, request.user.pk)

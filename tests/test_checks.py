@@ -298,3 +298,28 @@ def test_every_id_is_documented_once_in_checks_and_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = readme[readme.index("## System checks") :]
     assert emitted == _documented_ids(section[: section.index("\n## ", 3)])
+
+
+@pytest.mark.parametrize(
+    "template, found",
+    [
+        ("presence-hotel-{hotel_slug}", None),
+        ("presence-staff-{hotel_slug}", None),
+        (None, None),
+        ("private-hotel-{hotel_slug}", "is not a presence channel"),
+        ("hotel-{hotel_slug}", "is not a presence channel"),
+        ("presence-all", "every hotel would share one channel"),
+        ("presence-{hotel}", "cannot be rendered"),
+        ("presence-{hotel_slug}!", "which Pusher refuses"),
+    ],
+)
+def test_presence_channel_template(template, found):
+    from offer_realtime.checks import check_presence_channel
+
+    with override_settings(OFFER_REALTIME={"PRESENCE_CHANNEL": template}):
+        messages = check_presence_channel()
+    if found is None:
+        assert messages == []
+    else:
+        assert ids(messages) == ["offer_realtime.E034"]
+        assert found in messages[0].msg

@@ -111,7 +111,7 @@ class TestChannelAuth:
         assert response.status_code == 400, response.content
         assert set(response.json()) <= {"detail", "non_field_errors"}
 
-    @pytest.mark.parametrize("channel", ["hotel-killarney", "private-other-killarney", "presence-hotel-killarney"])
+    @pytest.mark.parametrize("channel", ["hotel-killarney", "private-other-killarney", "presence-other-killarney"])
     def test_a_valid_channel_that_is_not_ours_is_403(self, hotel, auth_url, channel):
         response = staff_client(hotel).post(auth_url, {"socket_id": "1.2", "channel_name": channel})
         assert response.status_code == 403
@@ -304,3 +304,58 @@ class TestPresenceChannels:
 def desk_member(request):
     """A PRESENCE_USER hook for the tests: a role next to the name."""
     return f"desk-{request.user.username}", {"name": request.user.username, "role": "front desk"}
+
+
+class TestStaffPresenceChannel:
+    """PRESENCE_CHANNEL (default presence-hotel-{hotel_slug}): the board's who-is-online and
+    editing-marker channel, next to a private CHANNEL, signed for the hotel's staff only."""
+
+    @pytest.fixture(autouse=True)
+    def private_mode(self):
+        with override_settings(OFFER_REALTIME=PRIVATE, **CREDENTIALS):
+            yield
+
+    def test_staff_of_the_hotel_get_a_presence_signature_with_channel_data(self, hotel, auth_url):
+        client = staff_client(hotel, "maire")
+        response = client.post(auth_url, {"socket_id": "12.34", "channel_name": "presence-hotel-killarney"})
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert json.loads(body["channel_data"])["user_info"] == {"name": "maire"}
+        signature = hmac.new(
+            b"the-secret", f"12.34:presence-hotel-killarney:{body['channel_data']}".encode(), hashlib.sha256
+        ).hexdigest()
+        assert body["auth"] == f"the-key:{signature}"
+
+    def test_staff_of_another_hotel_are_refused(self, hotel, other_hotel, auth_url):
+        response = staff_client(other_hotel).post(
+            auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"}
+        )
+        assert response.status_code == 403
+        assert response.json() == {"detail": "You are not staff of this hotel."}
+
+    def test_anonymous_users_are_refused(self, hotel, auth_url):
+        response = APIClient().post(auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"})
+        assert response.status_code in (401, 403)
+
+    def test_none_turns_it_off(self, hotel, auth_url):
+        with override_settings(OFFER_REALTIME={**PRIVATE, "PRESENCE_CHANNEL": None}, **CREDENTIALS):
+            response = staff_client(hotel).post(
+                auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"}
+            )
+        assert response.status_code == 403
+        assert response.json() == {"detail": "Not a private offer channel."}
+
+    def test_the_template_is_configurable(self, hotel, auth_url):
+        with override_settings(OFFER_REALTIME={**PRIVATE, "PRESENCE_CHANNEL": "presence-staff-{hotel_slug}"},
+                               **CREDENTIALS):
+            client = staff_client(hotel)
+            ours = client.post(auth_url, {"socket_id": "1.2", "channel_name": "presence-staff-killarney"})
+            default = client.post(auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"})
+        assert (ours.status_code, default.status_code) == (200, 403)
+
+    def test_public_events_still_sign_the_presence_channel_only(self, hotel, auth_url):
+        with override_settings(OFFER_REALTIME={}, **CREDENTIALS):
+            client = staff_client(hotel)
+            presence = client.post(auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"})
+            private = client.post(auth_url, {"socket_id": "1.2", "channel_name": "private-hotel-killarney"})
+        assert (presence.status_code, private.status_code) == (200, 403)

@@ -74,6 +74,7 @@ BAD_VALUES = {
     "PUBLIC_SERIALIZER": ("offer_realtime.E124", [5, "not a path", "nodots", ["a.b"]]),
     "PUBLIC_CHANNEL": ("offer_realtime.E125", [None, 7, ""]),
     "ACTIVE_FIELD": ("offer_realtime.E126", [None, 7, "", "is active"]),
+    "PRESENCE_CHANNEL": ("offer_realtime.E127", [7, ["presence-hotel-{hotel_slug}"], b"presence-x"]),
 }
 
 BAD_PUSHER_VALUES = {

@@ -3,7 +3,10 @@
 ``/staff/<slug>/offers/live/`` lists the hotel's offers from the staff API and then
 follows ``offer-created``, ``offer-updated``, ``offer-image-updated``, ``offer-deleted``
 and ``offers-updated`` on the hotel's channel (public or private, as ``OFFER_REALTIME``
-says). All the logic lives in ``hotel/static/hotel/offers_live.js`` (shared with the
+says). In private mode it also joins the hotel's presence channel
+(``OFFER_REALTIME["PRESENCE_CHANNEL"]``): who is online, "X is editing" markers, and
+conflict-safe edits through the staff API's ``ETag``/``If-Match``
+(``hotel/static/hotel/collab.js``). All the logic lives in ``hotel/static/hotel/offers_live.js`` (shared with the
 guest page of ``hotel/public_views.py``) and ``board.js``; the views here only check who
 may look, hand the page its Pusher connection settings, and serve pusher-js from
 ``example_project/node_modules`` (``npm ci --prefix example_project``), for both pages.
@@ -45,6 +48,13 @@ def board_config(request: HttpRequest, hotel_slug: str) -> dict[str, Any]:
     except InvalidChannelName:
         # offer_realtime logs and skips events for such a channel; nothing to listen to.
         channel = None
+    presence = None
+    if channel and conf.private and conf.presence_channel:
+        # Who is online and "X is editing" (client events): the channel-auth view signs it for staff.
+        try:
+            presence = channel_for(conf.presence_channel, hotel_slug)
+        except InvalidChannelName:
+            presence = None
     return {
         "hotelSlug": hotel_slug,
         "key": credentials.key if channel else None,
@@ -54,6 +64,7 @@ def board_config(request: HttpRequest, hotel_slug: str) -> dict[str, Any]:
         "ssl": credentials.ssl,
         "channel": channel,
         "private": conf.private,
+        "presenceChannel": presence,
         "authEndpoint": reverse("offer_realtime:channel-auth") if conf.private else None,
         "socketIdHeader": conf.socket_id_header,
         "csrfToken": get_token(request),

@@ -265,12 +265,13 @@ def open_board(_opened_pages, live_server):
     """Open a logged-in board page: ``open_board(staff, label)``; screenshots at teardown."""
     new_context, pages = _opened_pages
 
-    def open_(staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800)) -> BoardPage:
+    def open_(staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800),
+              query: str = "") -> BoardPage:
         context = new_context(viewport)
         page = context.new_page()
         board = BoardPage(page, live_server.url, label)
         pages.append(board)
-        url = f"{live_server.url}/staff/{staff.hotel.slug}/offers/live/"
+        url = f"{live_server.url}/staff/{staff.hotel.slug}/offers/live/{query}"
         if login_form:
             # Through the login page, as a person would (and back to the board via ?next=).
             page.goto(url)

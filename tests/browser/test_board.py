@@ -284,11 +284,14 @@ def test_private_channels_subscribe_through_the_auth_endpoint(realtime, settings
     for board, slug in ((boards[0], "killarney"), (boards[1], "killarney"), (galway, "galway")):
         config = board.page.evaluate("() => JSON.parse(document.getElementById('board-config').textContent)")
         assert (config["private"], config["channel"]) == (True, f"private-hotel-{slug}")
-        # pusher-js asked the auth endpoint (with the session and CSRF token) before subscribing.
+        # pusher-js asked the auth endpoint (with the session and CSRF token) before subscribing:
+        # once for the private channel, once for the hotel's presence channel (who is online).
         assert board.page.evaluate(
             "() => performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/realtime/pusher/auth/'))"
             ".length"
-        ) == 1
+        ) == 2
+        assert config["presenceChannel"] == f"presence-hotel-{slug}"
+    expect(galway.page.locator("#online")).to_have_attribute("data-members", "aoife")
 
     offer = api(maire).create(title="Private Dining")
     expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))

@@ -73,6 +73,7 @@ def test_page_gets_the_pusher_settings_offer_realtime_sends_with(staff, settings
         "ssl": False,
         "channel": "hotel-killarney",
         "private": False,
+        "presenceChannel": None,  # public mode: no presence (the board joins it in private mode)
         "authEndpoint": None,
         "socketIdHeader": "X-Pusher-Socket-ID",
         "csrfToken": config["csrfToken"],
@@ -90,6 +91,13 @@ def test_private_mode_points_pusher_js_at_the_auth_endpoint(staff, settings):
         True,
         "/api/realtime/pusher/auth/",
     )
+    assert config["presenceChannel"] == "presence-hotel-killarney"
+
+
+def test_private_mode_without_a_presence_channel(staff, settings):
+    settings.PUSHER_APP_ID, settings.PUSHER_KEY, settings.PUSHER_SECRET = "123", "board-key", "s3cret"
+    settings.OFFER_REALTIME = {"CHANNEL": "private-hotel-{hotel_slug}", "PRESENCE_CHANNEL": None}
+    assert board_config(logged_in(staff[0]).get(BOARD))["presenceChannel"] is None
 
 
 def test_without_pusher_credentials_the_page_still_lists(staff, settings):

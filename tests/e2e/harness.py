@@ -79,6 +79,10 @@ PUSHER_LIMITS_ENV = {
     "SOKETI_CHANNEL_LIMITS_MAX_NAME_LENGTH": "164",  # soketi default 200
     "SOKETI_EVENT_MAX_NAME_LENGTH": "200",  # soketi default 200
     "SOKETI_EVENT_MAX_CHANNELS_AT_ONCE": "100",  # soketi default 100
+    # Client events ("client-editing" on the board's presence channel), at Pusher's rate.
+    "SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES": "true",  # soketi default false
+    "SOKETI_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SEC": "10",  # soketi default -1 (no limit)
+    "SOKETI_PRESENCE_MAX_MEMBERS": "100",  # soketi default 100
 }
 
 
