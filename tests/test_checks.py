@@ -301,7 +301,7 @@ def test_every_id_is_documented_once_in_checks_and_the_readme():
 
 
 @pytest.mark.parametrize(
-    "template, found",
+    ("template", "found"),
     [
         ("presence-hotel-{hotel_slug}", None),
         ("presence-staff-{hotel_slug}", None),

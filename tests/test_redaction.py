@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from offer_realtime import events, metrics, sender, signals
-from offer_realtime.sending import send_batch
 from offer_realtime.redaction import redact, redact_exception
+from offer_realtime.sending import send_batch
 
 KEY = "redactionkey"
 SIGNED = re.compile(r"auth_signature=[0-9a-f]|auth_key=redactionkey|body_md5=[0-9a-f]|auth_timestamp=\d")
