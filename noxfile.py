@@ -32,8 +32,8 @@ session                                 what it does
                                         helpers as leaves; so no import cycle in the package)
 ``types`` (~2 min)                      mypy --strict with the Django and DRF plugins on
                                         ``offer_realtime/`` (pyproject.toml ``[tool.mypy]``)
-``lint`` (not default yet)              ruff (pyproject.toml ``[tool.ruff.lint]``); joins the
-                                        defaults once the tree's findings are fixed
+``lint`` (~1 min)                       ``ruff check`` on the whole tree (pyproject.toml
+                                        ``[tool.ruff.lint]``); ``ruff format`` is not a gate yet
 ======================================  =========================================================
 
 Every test session tests the *installed* package, not this tree: the package is
@@ -321,6 +321,7 @@ def imports(session: nox.Session) -> None:
 
 
 nox.options.sessions = [
+    "lint",
     "imports",
     "types",
     "build",
