@@ -7,6 +7,10 @@ its stored value (see :mod:`offer_realtime.photos`), so a re-saved but unchanged
 no change, and a newly assigned upload always is.
 It reads ``instance.__dict__`` only, never field descriptors, so it adds no query and
 never loads a deferred field (a deferred field is simply not in the snapshot).
+
+A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), so
+its cost is a read's: which fields need more than a plain copy of their value is
+decided once per model in :func:`tracked_fields`, not per value.
 """
 
 from __future__ import annotations
@@ -20,6 +24,22 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from offer_realtime import photos
+
+#: Django's own field classes whose values are immutable (str, int, bool, date, datetime,
+#: Decimal, UUID, timedelta, float): their snapshot is the value itself. Exact classes
+#: only: a subclass may hold anything (a list in a CharField subclass, for one), so it
+#: goes through :meth:`TrackedFields.comparable` like JSONField, ArrayField, HStoreField
+#: and every other field.
+_IMMUTABLE_VALUE_FIELDS = frozenset({
+    models.AutoField, models.BigAutoField, models.SmallAutoField,
+    models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+    models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
+    models.BooleanField, models.FloatField, models.DecimalField,
+    models.CharField, models.TextField, models.SlugField, models.EmailField, models.URLField,
+    models.GenericIPAddressField, models.UUIDField,
+    models.DateField, models.DateTimeField, models.TimeField, models.DurationField,
+    models.ForeignKey, models.OneToOneField,
+})
 
 SNAPSHOT_ATTR = "_offer_realtime_snapshot"
 NEW_FILE_ATTR = "_offer_realtime_new_file"
@@ -39,6 +59,10 @@ class TrackedFields:
     hotel_attname: str | None = None
     #: Audiences: the attribute of ACTIVE_FIELD (None when the public audience is off).
     active_attname: str | None = None
+    #: Of ``attnames``: those whose values are immutable, snapshotted and compared as they
+    #: are, and the others (the photo, JSON-ish and unknown fields), through comparable().
+    plain_attnames: tuple[str, ...] = ()
+    other_attnames: tuple[str, ...] = ()
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -63,17 +87,19 @@ def tracked_fields(
     a save that changes nothing into an update.
     """
     ignored = set(ignore)
-    attnames = tuple(
-        f.attname
+    tracked = [
+        f
         for f in model._meta.concrete_fields
         if not f.primary_key
         and not getattr(f, "auto_now", False)
         and f.name not in ignored
         and f.attname not in ignored
-    )
+    ]
+    attnames = tuple(f.attname for f in tracked)
     photo = next((f for f in model._meta.concrete_fields if f.name == photo_field), None)
     hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
     active = next((f for f in model._meta.concrete_fields if active_field in (f.name, f.attname)), None)
+    plain = tuple(f.attname for f in tracked if f is not photo and type(f) in _IMMUTABLE_VALUE_FIELDS)
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
@@ -81,15 +107,21 @@ def tracked_fields(
         photo_kind=photos.kind_of(photo),
         hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
         active_attname=active.attname if active is not None and active.attname in attnames else None,
+        plain_attnames=plain,
+        other_attnames=tuple(name for name in attnames if name not in plain),
     )
 
 
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
-    instance.__dict__[SNAPSHOT_ATTR] = {
-        name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
-    }
+    # Runs for every loaded instance: immutable values are copied as they are, in one
+    # comprehension; only the photo and JSON-ish or unknown fields go through comparable().
+    snapshot = {name: loaded[name] for name in fields.plain_attnames if name in loaded}
+    for name in fields.other_attnames:
+        if name in loaded:
+            snapshot[name] = fields.comparable(name, loaded[name])
+    loaded[SNAPSHOT_ATTR] = snapshot
 
 
 def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> None:
