@@ -16,8 +16,9 @@ decided once per model in :func:`tracked_fields`, not per value.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -63,6 +64,8 @@ class TrackedFields:
     #: are, and the others (the photo, JSON-ish and unknown fields), through comparable().
     plain_attnames: tuple[str, ...] = ()
     other_attnames: tuple[str, ...] = ()
+    #: ``loaded -> tuple of the plain_attnames' values``; KeyError when one is deferred.
+    plain_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -109,24 +112,55 @@ def tracked_fields(
         active_attname=active.attname if active is not None and active.attname in attnames else None,
         plain_attnames=plain,
         other_attnames=tuple(name for name in attnames if name not in plain),
+        plain_values=_values_getter(plain),
     )
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    # itemgetter returns a bare value for one name and needs at least one.
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda loaded: (loaded[name],)
+    return lambda loaded: ()
 
 
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
-    # Runs for every loaded instance: immutable values are copied as they are, in one
-    # comprehension; only the photo and JSON-ish or unknown fields go through comparable().
-    snapshot = {name: loaded[name] for name in fields.plain_attnames if name in loaded}
-    for name in fields.other_attnames:
-        if name in loaded:
-            snapshot[name] = fields.comparable(name, loaded[name])
-    loaded[SNAPSHOT_ATTR] = snapshot
+    # Runs for every loaded instance, and most are never saved: when every tracked field
+    # is loaded, the snapshot is kept compact (the plain values as one tuple, no dict; only
+    # the photo and JSON-ish or unknown fields go through comparable()) and becomes a
+    # dict on first use (see snapshot_of).
+    try:
+        plain = fields.plain_values(loaded)
+        others = tuple([fields.comparable(name, loaded[name]) for name in fields.other_attnames])
+    except KeyError:  # a deferred field: only what is loaded
+        loaded[SNAPSHOT_ATTR] = {
+            name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
+        }
+        return
+    # Names and values only, so that an instance still pickles (e.g. into a cache).
+    loaded[SNAPSHOT_ATTR] = (fields.plain_attnames, plain, fields.other_attnames, others)
+
+
+def snapshot_of(instance: models.Model) -> dict[str, Any] | None:
+    """The snapshot of ``instance`` as ``{attname: value}`` (loaded fields only), or None
+    when none was taken."""
+    loaded = instance.__dict__
+    snapshot = loaded.get(SNAPSHOT_ATTR)
+    if isinstance(snapshot, tuple):
+        plain_names, plain, other_names, others = snapshot
+        snapshot = dict(zip(plain_names, plain, strict=True))
+        snapshot.update(zip(other_names, others, strict=True))
+        loaded[SNAPSHOT_ATTR] = snapshot
+    return snapshot
 
 
 def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> None:
     """After a save, make the saved values the new baseline."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR)
+    snapshot = snapshot_of(instance)
     if snapshot is None or update_fields is None:
         take_snapshot(instance, fields)
         return
@@ -163,7 +197,7 @@ def changed_fields(
     instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None
 ) -> set[str]:
     """Attribute names of the tracked fields that this save wrote with a new value."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    snapshot = snapshot_of(instance) or {}
     loaded = instance.__dict__
     candidates: Iterable[str] = fields.attnames
     if update_fields is not None:
@@ -184,7 +218,7 @@ def changed_fields(
 def previous_value(instance: models.Model, attname: str) -> tuple[bool, Any]:
     """``(True, value)`` with the snapshot's value of ``attname`` (what the row held before
     this save), or ``(False, None)`` when it is unknown (the field was deferred)."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    snapshot = snapshot_of(instance) or {}
     if attname in snapshot:
         return True, snapshot[attname]
     return False, None

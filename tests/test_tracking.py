@@ -54,9 +54,22 @@ def test_a_snapshot_calls_comparable_for_the_photo_only(monkeypatch):
     monkeypatch.setattr(tracking.TrackedFields, "comparable", counting)
     tracking.take_snapshot(offer, fields)
     assert calls == ["photo"]
-    snapshot = offer.__dict__[tracking.SNAPSHOT_ATTR]
+    snapshot = tracking.snapshot_of(offer)
     assert snapshot == {name: offer.__dict__[name] for name in fields.attnames}
     assert "id" not in snapshot  # the primary key is not tracked
+
+
+def test_a_loaded_instance_with_its_snapshot_still_pickles():
+    """Hosts cache model instances (pickled): the snapshot holds names and values only."""
+    import pickle
+
+    fields = offer_fields()
+    offer = loaded_offer()
+    tracking.take_snapshot(offer, fields)
+    copy = pickle.loads(pickle.dumps(offer))
+    assert tracking.snapshot_of(copy) == tracking.snapshot_of(offer)
+    copy.title = "Golf"
+    assert tracking.changed_fields(copy, fields, None) == {"title"}
 
 
 def test_snapshot_leaves_deferred_fields_out():
@@ -64,7 +77,9 @@ def test_snapshot_leaves_deferred_fields_out():
     names = ["id", "title"]
     offer = Offer.from_db("default", names, [7, "Spa"])
     tracking.take_snapshot(offer, fields)
-    assert offer.__dict__[tracking.SNAPSHOT_ATTR] == {"title": "Spa"}
+    assert tracking.snapshot_of(offer) == {"title": "Spa"}
+    offer.title = "Golf"
+    assert tracking.changed_fields(offer, fields, None) == {"title"}
 
 
 def test_plain_field_change_is_found():
@@ -80,7 +95,7 @@ def test_photo_compares_by_stored_value():
     fields = offer_fields()
     offer = loaded_offer()
     tracking.take_snapshot(offer, fields)
-    assert offer.__dict__[tracking.SNAPSHOT_ATTR]["photo"] == "offers/a.jpg"
+    assert tracking.snapshot_of(offer)["photo"] == "offers/a.jpg"
     offer.photo  # noqa: B018 - the descriptor turns the stored str into a FieldFile
     assert tracking.changed_fields(offer, fields, None) == set()
 
