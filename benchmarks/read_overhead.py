@@ -6,8 +6,9 @@ PostgreSQL database, identical but for ``INSTALLED_APPS``: one with ``offer_real
 it (no receivers at all): ``without offer_realtime`` and ``without offer_realtime
 (again)``, whose difference is this run's noise (the spread of the median, printed next
 to the overhead). With ``--baseline-tree DIR`` (another checkout of this repository,
-e.g. the commit before a change, from ``git archive``) a fourth server,
-``with offer_realtime (baseline)``, runs that tree's code: before and after side by side.
+e.g. the commit before a change, from ``git archive``; repeatable), one more server per
+tree, ``with offer_realtime (<DIR's name>)``, runs that tree's code: before and after
+side by side.
 
 The client lists a hotel's 1,000 offers, ``GET /api/staff/hotel/<slug>/offers/``
 (unpaginated: ~1,000 rows serialized, ~600 kB), to every server in a fresh random order
@@ -16,7 +17,7 @@ each round, one request at a time.
 Target (issue 11): listing with ``offer_realtime`` installed is at most 3 % slower
 (median); the verdict also says whether that is within the without-vs-without spread.
 
-    python benchmarks/read_overhead.py [--requests 200] [--offers 1000] [--baseline-tree DIR]
+    python benchmarks/read_overhead.py [--requests 200] [--offers 1000] [--baseline-tree DIR ...]
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import common
 
 WITHOUT, WITHOUT_AGAIN = "without offer_realtime", "without offer_realtime (again)"
-WITH, BASELINE = "with offer_realtime", "with offer_realtime (baseline)"
+WITH = "with offer_realtime"
 VARIANTS = (WITHOUT, WITHOUT_AGAIN, WITH)
 #: Target on the median, in percent over ``without offer_realtime``.
 TARGET = 3.0
@@ -42,11 +43,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--offers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=4)
-    parser.add_argument("--baseline-tree", type=Path, default=None,
-                        help="another checkout whose code runs as a fourth server, 'with offer_realtime (baseline)'")
+    parser.add_argument("--baseline-tree", type=Path, action="append", default=[],
+                        help="another checkout whose code runs as one more server, 'with offer_realtime (<its name>)'")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    variants = (*VARIANTS, BASELINE) if args.baseline_tree else VARIANTS
+    trees = {f"{WITH} ({tree.name})": tree for tree in args.baseline_tree}
+    variants = (*VARIANTS, *trees)
 
     print("Machine:", common.machine_description())
     common.prepare_database()
@@ -64,9 +66,9 @@ def main() -> None:
     }
     timings = {v: [] for v in variants}
     try:
-        if args.baseline_tree:
-            servers[BASELINE] = common.DjangoServer(
-                "server-with-baseline", env={"BENCH_REALTIME_INSTALLED": "1"}, tree=args.baseline_tree
+        for index, (variant, tree) in enumerate(trees.items()):
+            servers[variant] = common.DjangoServer(
+                f"server-with-tree{index}", env={"BENCH_REALTIME_INSTALLED": "1"}, tree=tree
             )
         started = time.monotonic()
         for i in range(args.warmup + args.requests):
