@@ -161,12 +161,17 @@ def _wait_tcp(port: int, process: ManagedProcess, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def django_env(**overrides: Any) -> dict[str, str]:
-    """The environment of a process running the example project with benchmarks.settings."""
+def django_env(*, tree: Path | None = None, **overrides: Any) -> dict[str, str]:
+    """The environment of a process running the example project with benchmarks.settings.
+
+    ``tree``: another checkout of the repository to import ``offer_realtime``, the
+    example project and ``benchmarks.settings`` from (default: this one).
+    """
+    root = REPO if tree is None else Path(tree).resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "OFFER_REALTIME_", "BENCH_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="benchmarks.settings",
-        PYTHONPATH=os.pathsep.join([str(REPO), str(EXAMPLE)]),
+        PYTHONPATH=os.pathsep.join([str(root), str(root / "example_project")]),
         PYTHONUNBUFFERED="1",
         DATABASE_URL=DATABASE_URL,
     )
@@ -183,10 +188,14 @@ class DjangoServer(ManagedProcess):
     """The example project under gunicorn (sync workers) on a free loopback port.
 
     ``env`` goes on top of :func:`django_env`; e.g. ``OFFER_REALTIME_DELIVERY="inline"``,
-    ``BENCH_REALTIME_ENABLED="0"`` and the ``PUSHER_*`` variables.
+    ``BENCH_REALTIME_ENABLED="0"`` and the ``PUSHER_*`` variables. ``tree``: run the
+    code of another checkout of the repository (a before/after comparison in one run;
+    the database and its migrations are this tree's).
     """
 
-    def __init__(self, name: str, *, workers: int = 1, env: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, *, workers: int = 1, env: Mapping[str, Any] | None = None, tree: Path | None = None
+    ) -> None:
         self.port = free_port()
         command = [
             sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
@@ -197,7 +206,8 @@ class DjangoServer(ManagedProcess):
             "--graceful-timeout", "5",
             "--log-level", "warning",
         ]
-        super().__init__(name, command, env=django_env(**(env or {})), cwd=EXAMPLE)
+        root = REPO if tree is None else Path(tree).resolve()
+        super().__init__(name, command, env=django_env(tree=tree, **(env or {})), cwd=root / "example_project")
         try:
             _wait_tcp(self.port, self, timeout=30.0)
             # The port answers before every worker has imported Django; one request
@@ -441,3 +451,23 @@ def event_offer_id(event: Mapping[str, Any]) -> Any:
     """The offer id an offer event is about."""
     data = event["data"]
     return data["offer"]["id"] if "offer" in data else data.get("offer_id")
+
+
+def percent_over(value: float, base: float) -> float:
+    """How much ``value`` is above ``base``, in percent (negative: below)."""
+    return (value / base - 1) * 100
+
+
+def overhead_verdict(overhead: float, spread: float, target: float, baseline: str = "off") -> str:
+    """Both verdicts on a median overhead (percent): the target, and the run's own noise.
+
+    ``spread`` is the off-vs-off spread of the median (two identical baseline servers in
+    the same interleaved run, in percent, as an absolute value): an overhead at most that
+    large cannot be told from noise in this run. ``baseline`` names the baseline servers.
+    """
+    target_met = overhead <= target
+    within = overhead <= spread
+    return (
+        f"{overhead:+.1f} % (target <= +{target:g} %: {'met' if target_met else 'MISSED'}; "
+        f"{baseline}-vs-{baseline} spread {spread:.1f} %: {'within noise' if within else 'above noise'})"
+    )

@@ -16,7 +16,8 @@ Every variant sends the same ``--events`` offer-created events per round (built 
 (last receipt - first send), so it covers delivery, not only the HTTP calls. soketi
 runs with Pusher's limits (10 events per batch call, 10 kB per event).
 
-Target: the batched sender delivers >= 5x the seed's events per second.
+Target (issue 11): the batched sender delivers >= 6x the seed's events per second, against
+both forms of the seed (each ratio is stated with its verdict).
 
     python benchmarks/throughput.py [--events 1000] [--rounds 3]
 """
@@ -86,6 +87,9 @@ def send_batched(soketi, batch) -> None:
         raise RuntimeError("the sender did not drain within 120 s")
 
 
+#: Events per second of the batched sender over the seed's, at least.
+TARGET = 6.0
+
 VARIANTS = {
     "seed, new client per event": send_seed_new_client,
     "seed, one shared client": send_seed_shared_client,
@@ -139,11 +143,11 @@ def main() -> None:
     common.print_table(["variant", "events/s", "range", "HTTP-side events/s", "vs seed (new client)",
                         "vs seed (shared client)", "not received"], rows)
     batched = statistics.median(rates["offer_realtime BackgroundSender"])
-    ratios = {"the seed as written": batched / seed_new, "a seed with a shared client": batched / seed}
-    short = [name for name, ratio in ratios.items() if ratio < 5]
-    verdict = "met" if not short else "MISSED" if len(short) == 2 else f"MISSED against {short[0]}"
-    print(f"\nTarget >= 5x the seed: {batched / seed_new:.1f}x the seed as written (new client per event), "
-          f"{batched / seed:.1f}x a seed with a shared client: {verdict}.")
+    ratios = {"the seed as written (new client per event)": batched / seed_new,
+              "a seed with one shared client": batched / seed}
+    print()
+    for name, ratio in ratios.items():
+        print(f"Target >= {TARGET:g}x the seed: {ratio:.1f}x {name}: {'met' if ratio >= TARGET else 'MISSED'}.")
     print(f"Sender failures counted by offer_realtime.metrics: {failed}")
 
 

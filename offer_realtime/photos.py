@@ -66,7 +66,9 @@ def stored_value(field: Any, kind: PhotoKind | None, value: Any) -> Any:
     No photo (None, "", an empty file or resource) is None.
     """
     if kind is PhotoKind.FILE:
-        # A FieldFile, an assigned File (by its name until storage renames it) or a str.
+        if isinstance(value, str):  # as loaded, before the descriptor makes it a FieldFile
+            return value or None
+        # A FieldFile, an assigned File (by its name until storage renames it).
         return getattr(value, "name", value) or None
     if kind is PhotoKind.CLOUDINARY:
         return _cloudinary_value(field, value)

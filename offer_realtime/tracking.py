@@ -7,19 +7,40 @@ its stored value (see :mod:`offer_realtime.photos`), so a re-saved but unchanged
 no change, and a newly assigned upload always is.
 It reads ``instance.__dict__`` only, never field descriptors, so it adds no query and
 never loads a deferred field (a deferred field is simply not in the snapshot).
+
+A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), so
+its cost is a read's: which fields need more than a plain copy of their value is
+decided once per model in :func:`tracked_fields`, not per value.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
-from dataclasses import dataclass
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from offer_realtime import photos
+
+#: Django's own field classes whose values are immutable (str, int, bool, date, datetime,
+#: Decimal, UUID, timedelta, float): their snapshot is the value itself. Exact classes
+#: only: a subclass may hold anything (a list in a CharField subclass, for one), so it
+#: goes through :meth:`TrackedFields.comparable` like JSONField, ArrayField, HStoreField
+#: and every other field.
+_IMMUTABLE_VALUE_FIELDS = frozenset({
+    models.AutoField, models.BigAutoField, models.SmallAutoField,
+    models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+    models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
+    models.BooleanField, models.FloatField, models.DecimalField,
+    models.CharField, models.TextField, models.SlugField, models.EmailField, models.URLField,
+    models.GenericIPAddressField, models.UUIDField,
+    models.DateField, models.DateTimeField, models.TimeField, models.DurationField,
+    models.ForeignKey, models.OneToOneField,
+})
 
 SNAPSHOT_ATTR = "_offer_realtime_snapshot"
 NEW_FILE_ATTR = "_offer_realtime_new_file"
@@ -39,6 +60,12 @@ class TrackedFields:
     hotel_attname: str | None = None
     #: Audiences: the attribute of ACTIVE_FIELD (None when the public audience is off).
     active_attname: str | None = None
+    #: Of ``attnames``: those whose values are immutable, snapshotted and compared as they
+    #: are, and the others (the photo, JSON-ish and unknown fields), through comparable().
+    plain_attnames: tuple[str, ...] = ()
+    other_attnames: tuple[str, ...] = ()
+    #: ``loaded -> tuple of the plain_attnames' values``; KeyError when one is deferred.
+    plain_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -63,17 +90,19 @@ def tracked_fields(
     a save that changes nothing into an update.
     """
     ignored = set(ignore)
-    attnames = tuple(
-        f.attname
+    tracked = [
+        f
         for f in model._meta.concrete_fields
         if not f.primary_key
         and not getattr(f, "auto_now", False)
         and f.name not in ignored
         and f.attname not in ignored
-    )
+    ]
+    attnames = tuple(f.attname for f in tracked)
     photo = next((f for f in model._meta.concrete_fields if f.name == photo_field), None)
     hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
     active = next((f for f in model._meta.concrete_fields if active_field in (f.name, f.attname)), None)
+    plain = tuple(f.attname for f in tracked if f is not photo and type(f) in _IMMUTABLE_VALUE_FIELDS)
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
@@ -81,20 +110,57 @@ def tracked_fields(
         photo_kind=photos.kind_of(photo),
         hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
         active_attname=active.attname if active is not None and active.attname in attnames else None,
+        plain_attnames=plain,
+        other_attnames=tuple(name for name in attnames if name not in plain),
+        plain_values=_values_getter(plain),
     )
+
+
+def _values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    # itemgetter returns a bare value for one name and needs at least one.
+    if len(names) > 1:
+        return operator.itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda loaded: (loaded[name],)
+    return lambda loaded: ()
 
 
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
-    instance.__dict__[SNAPSHOT_ATTR] = {
-        name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
-    }
+    # Runs for every loaded instance, and most are never saved: when every tracked field
+    # is loaded, the snapshot is kept compact (the plain values as one tuple, no dict; only
+    # the photo and JSON-ish or unknown fields go through comparable()) and becomes a
+    # dict on first use (see snapshot_of).
+    try:
+        plain = fields.plain_values(loaded)
+        others = tuple([fields.comparable(name, loaded[name]) for name in fields.other_attnames])
+    except KeyError:  # a deferred field: only what is loaded
+        loaded[SNAPSHOT_ATTR] = {
+            name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
+        }
+        return
+    # Names and values only, so that an instance still pickles (e.g. into a cache).
+    loaded[SNAPSHOT_ATTR] = (fields.plain_attnames, plain, fields.other_attnames, others)
+
+
+def snapshot_of(instance: models.Model) -> dict[str, Any] | None:
+    """The snapshot of ``instance`` as ``{attname: value}`` (loaded fields only), or None
+    when none was taken."""
+    loaded = instance.__dict__
+    snapshot = loaded.get(SNAPSHOT_ATTR)
+    if isinstance(snapshot, tuple):
+        plain_names, plain, other_names, others = snapshot
+        snapshot = dict(zip(plain_names, plain, strict=True))
+        snapshot.update(zip(other_names, others, strict=True))
+        loaded[SNAPSHOT_ATTR] = snapshot
+    return snapshot
 
 
 def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> None:
     """After a save, make the saved values the new baseline."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR)
+    snapshot = snapshot_of(instance)
     if snapshot is None or update_fields is None:
         take_snapshot(instance, fields)
         return
@@ -132,7 +198,7 @@ def changed_fields(
     instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None
 ) -> set[str]:
     """Attribute names of the tracked fields that this save wrote with a new value."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    snapshot = snapshot_of(instance) or {}
     loaded = instance.__dict__
     candidates: Iterable[str] = fields.attnames
     if update_fields is not None:
@@ -156,7 +222,7 @@ def changed_fields(
 def previous_value(instance: models.Model, attname: str) -> tuple[bool, Any]:
     """``(True, value)`` with the snapshot's value of ``attname`` (what the row held before
     this save), or ``(False, None)`` when it is unknown (the field was deferred)."""
-    snapshot = instance.__dict__.get(SNAPSHOT_ATTR, {})
+    snapshot = snapshot_of(instance) or {}
     if attname in snapshot:
         return True, snapshot[attname]
     return False, None

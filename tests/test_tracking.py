@@ -1,0 +1,167 @@
+"""Change tracking (offer_realtime.tracking) on its own: snapshots, and what they cost.
+
+No database: the instances are built in memory, as ``Model.from_db`` builds a loaded one
+(the snapshot reads ``instance.__dict__`` only).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.db import models
+from django.test.utils import isolate_apps
+
+from hotel.models import Offer
+from offer_realtime import tracking
+
+
+def offer_fields() -> tracking.TrackedFields:
+    return tracking.tracked_fields(Offer, "photo", hotel_link="hotel", active_field="is_active")
+
+
+def loaded_offer(**values) -> Offer:
+    """An offer as a query returns it (post_init ran with its loaded values)."""
+    row = {
+        "id": 7, "hotel_id": 1, "title": "Spa", "short_description": "Two nights", "details_text": "",
+        "details_html": "", "valid_from": datetime.date(2026, 1, 1), "valid_to": None, "tag": "Spa",
+        "book_now_url": "", "photo": "offers/a.jpg", "sort_order": 1, "is_active": True,
+        "created_at": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc), **values,
+    }
+    names = [f.attname for f in Offer._meta.concrete_fields if f.attname in row]
+    return Offer.from_db("default", names, [row[name] for name in names])
+
+
+def test_which_fields_are_copied_as_they_are_is_decided_once_per_model():
+    fields = offer_fields()
+    # Django's own immutable-valued fields (str, int, bool, date, datetime, a foreign key's id).
+    assert set(fields.plain_attnames) == set(fields.attnames) - {"photo"}
+    # The photo compares by its stored value: never copied as it is.
+    assert fields.other_attnames == ("photo",)
+
+
+def test_a_snapshot_calls_comparable_for_the_photo_only(monkeypatch):
+    """A list of 1,000 offers takes 1,000 snapshots: plain values are not converted one by one."""
+    fields = offer_fields()
+    offer = loaded_offer()
+    calls = []
+    original = tracking.TrackedFields.comparable
+
+    def counting(self, attname, value):
+        calls.append(attname)
+        return original(self, attname, value)
+
+    monkeypatch.setattr(tracking.TrackedFields, "comparable", counting)
+    tracking.take_snapshot(offer, fields)
+    assert calls == ["photo"]
+    snapshot = tracking.snapshot_of(offer)
+    assert snapshot == {name: offer.__dict__[name] for name in fields.attnames}
+    assert "id" not in snapshot  # the primary key is not tracked
+
+
+def test_a_loaded_instance_with_its_snapshot_still_pickles():
+    """Hosts cache model instances (pickled): the snapshot holds names and values only."""
+    import pickle
+
+    fields = offer_fields()
+    offer = loaded_offer()
+    tracking.take_snapshot(offer, fields)
+    copy = pickle.loads(pickle.dumps(offer))
+    assert tracking.snapshot_of(copy) == tracking.snapshot_of(offer)
+    copy.title = "Golf"
+    assert tracking.changed_fields(copy, fields, None) == {"title"}
+
+
+def test_snapshot_leaves_deferred_fields_out():
+    fields = offer_fields()
+    names = ["id", "title"]
+    offer = Offer.from_db("default", names, [7, "Spa"])
+    tracking.take_snapshot(offer, fields)
+    assert tracking.snapshot_of(offer) == {"title": "Spa"}
+    offer.title = "Golf"
+    assert tracking.changed_fields(offer, fields, None) == {"title"}
+
+
+def test_plain_field_change_is_found():
+    fields = offer_fields()
+    offer = loaded_offer()
+    tracking.take_snapshot(offer, fields)
+    offer.title = "Golf"
+    offer.valid_from = datetime.date(2026, 2, 1)
+    assert tracking.changed_fields(offer, fields, None) == {"title", "valid_from"}
+
+
+def test_photo_compares_by_stored_value():
+    fields = offer_fields()
+    offer = loaded_offer()
+    tracking.take_snapshot(offer, fields)
+    assert tracking.snapshot_of(offer)["photo"] == "offers/a.jpg"
+    offer.photo  # noqa: B018 - the descriptor turns the stored str into a FieldFile
+    assert tracking.changed_fields(offer, fields, None) == set()
+
+
+def _json_field():
+    return models.JSONField(default=dict)
+
+
+def _array_field():
+    from django.contrib.postgres.fields import ArrayField
+
+    return ArrayField(models.JSONField(), default=list)
+
+
+@pytest.mark.parametrize(
+    ("make_field", "value", "mutate"),
+    [
+        (_json_field, {"a": [1]}, lambda value: value["a"].append(2)),
+        (_array_field, [{"a": 1}], lambda value: value[0].update(a=2)),
+    ],
+    ids=["JSONField", "ArrayField"],
+)
+def test_mutable_value_mutated_in_place_is_a_change(make_field, value, mutate):
+    with isolate_apps("tests.testapp"):
+
+        class Doc(models.Model):
+            title = models.CharField(max_length=10)
+            extra = make_field()
+
+            class Meta:
+                app_label = "testapp"
+
+            def __str__(self) -> str:
+                return self.title
+
+        fields = tracking.tracked_fields(Doc, "none")
+        assert fields.plain_attnames == ("title",)
+        assert fields.other_attnames == ("extra",)
+        doc = Doc.from_db("default", ["id", "title", "extra"], [1, "t", value])
+        tracking.take_snapshot(doc, fields)
+        mutate(doc.extra)  # nested, in place: the snapshot must hold a deep copy
+        assert tracking.changed_fields(doc, fields, None) == {"extra"}
+
+
+def test_a_subclass_of_a_plain_field_holding_a_list_is_copied():
+    """A CharField subclass may hold a mutable value (a multi-select stored as text, say):
+    only Django's own classes, exactly, are copied as they are."""
+
+    class ListField(models.CharField):
+        def from_db_value(self, value, expression, connection):
+            return value.split(",") if value else []
+
+    with isolate_apps("tests.testapp"):
+
+        class Tagged(models.Model):
+            tags = ListField(max_length=100)
+
+            class Meta:
+                app_label = "testapp"
+
+            def __str__(self) -> str:
+                return ",".join(self.tags)
+
+        fields = tracking.tracked_fields(Tagged, "none")
+        assert fields.other_attnames == ("tags",)
+        tagged = Tagged.from_db("default", ["id", "tags"], [1, ["spa"]])
+        tracking.take_snapshot(tagged, fields)
+        tagged.tags.append("golf")
+        assert tracking.changed_fields(tagged, fields, None) == {"tags"}
