@@ -18,7 +18,9 @@
 # editing" markers (client events, which soketi is started with).
 #
 # Environment: PYTHON (default .venv/bin/python, else python3), DJANGO_PORT (8000),
-# SOKETI_PORT (6001), OFFER_REALTIME_CHANNEL (default private-hotel-{hotel_slug}),
+# SOKETI_PORT (6001), SOKETI_METRICS_PORT and SOKETI_CLUSTER_PORT (soketi's metrics server
+# and its UDP cluster discovery; default SOKETI_PORT + 3600 and + 5001, or minus that when
+# the sum would pass 65535), OFFER_REALTIME_CHANNEL (default private-hotel-{hotel_slug}),
 # OFFER_REALTIME_PUBLIC_SERIALIZER (default hotel.serializers.OfferPublicSerializer).
 # Needs Node >= 20 and npm; the Node packages come from the lock files.
 set -euo pipefail
@@ -31,6 +33,18 @@ fi
 DJANGO_PORT=${DJANGO_PORT:-8000}
 SOKETI_PORT=${SOKETI_PORT:-6001}
 SOKETI_BIN=tests/e2e/node_modules/@soketi/soketi/bin/server.js
+
+# soketi opens two more ports next to its own. Near the top of the range "next to" must
+# go down: port + 5001 past 65535 made soketi crash at start (ERR_SOCKET_BAD_PORT).
+side_port() { if [ $(($1 + $2)) -le 65535 ]; then echo $(($1 + $2)); else echo $(($1 - $2)); fi; }
+SOKETI_METRICS_PORT=${SOKETI_METRICS_PORT:-$(side_port "$SOKETI_PORT" 3600)}
+SOKETI_CLUSTER_PORT=${SOKETI_CLUSTER_PORT:-$(side_port "$SOKETI_PORT" 5001)}
+for port in "$DJANGO_PORT" "$SOKETI_PORT" "$SOKETI_METRICS_PORT" "$SOKETI_CLUSTER_PORT"; do
+  case $port in
+    ''|*[!0-9]*) printf '[live] not a port number: %s\n' "$port"; exit 1 ;;
+  esac
+  if [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then printf '[live] port %s is outside 1-65535\n' "$port"; exit 1; fi
+done
 
 say() { printf '[live] %s\n' "$*"; }
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -69,10 +83,10 @@ printf '{"cluster.address": "127.0.0.1"}' >"$workdir/config.json"
   # soketi reads a .env from its working directory; the empty work dir has none.
   cd "$workdir"
   exec env SOKETI_HOST=127.0.0.1 SOKETI_PORT="$SOKETI_PORT" SOKETI_METRICS_HOST=127.0.0.1 \
-    SOKETI_METRICS_SERVER_PORT=$((SOKETI_PORT + 3600)) \
+    SOKETI_METRICS_SERVER_PORT="$SOKETI_METRICS_PORT" \
     SOKETI_DEFAULT_APP_ID="$PUSHER_APP_ID" SOKETI_DEFAULT_APP_KEY="$PUSHER_KEY" \
     SOKETI_DEFAULT_APP_SECRET="$PUSHER_SECRET" \
-    SOKETI_CLUSTER_PORT=$((SOKETI_PORT + 5001)) SOKETI_CLUSTER_UNICAST_ADDRESSES="127.0.0.1:$((SOKETI_PORT + 5001))" \
+    SOKETI_CLUSTER_PORT="$SOKETI_CLUSTER_PORT" SOKETI_CLUSTER_UNICAST_ADDRESSES="127.0.0.1:$SOKETI_CLUSTER_PORT" \
     SOKETI_EVENT_MAX_SIZE_IN_KB=10 SOKETI_EVENT_MAX_BATCH_SIZE=10 SOKETI_CHANNEL_LIMITS_MAX_NAME_LENGTH=164 \
     SOKETI_DEFAULT_APP_ENABLE_CLIENT_MESSAGES=true SOKETI_DEFAULT_APP_MAX_CLIENT_EVENTS_PER_SEC=10 \
     PM2_HOME="$workdir/pm2" AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE=1 \

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,11 +39,21 @@ def _login(session: requests.Session, base: str, path: str, username: str, passw
     )
 
 
-@pytest.fixture
-def live_sh(tmp_path):
-    """live.sh on free ports with its own SQLite database; yields (base URL, a function reading its output)."""
+def _free_port_from(lowest: int) -> int:
+    """A TCP port at or above ``lowest`` that is free right now."""
+    for port in range(lowest, 65536):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port at or above {lowest}")
+
+
+def _start_live_sh(tmp_path: Path, django_port: int, soketi_port: int) -> tuple[subprocess.Popen, Path]:
+    """Start live.sh as a person does, on the given ports with its own SQLite database."""
     ensure_node_modules()
-    django_port, soketi_port = free_port(), free_port()
     log = tmp_path / "live.log"
     # The example's own settings, as a person gets them (pytest's DJANGO_SETTINGS_MODULE would win over manage.py's).
     env = {
@@ -60,6 +71,27 @@ def live_sh(tmp_path):
             ["bash", str(ROOT / "example_project" / "live.sh")],
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
+    return proc, log
+
+
+def _stop_live_sh(proc: subprocess.Popen) -> None:
+    """Ctrl-C, as the script says: its trap stops soketi, runserver stops itself."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+    except ProcessLookupError:
+        return  # it has exited already (the caller's assertion says why)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture
+def live_sh(tmp_path):
+    """live.sh on free ports with its own SQLite database; yields (base URL, a function reading its output)."""
+    django_port = free_port()
+    proc, log = _start_live_sh(tmp_path, django_port, free_port())
     base = f"http://127.0.0.1:{django_port}"
     try:
         deadline = time.monotonic() + 120
@@ -74,13 +106,7 @@ def live_sh(tmp_path):
             time.sleep(0.5)
         yield base, log.read_text
     finally:
-        # Ctrl-C, as the script says: its trap stops soketi, runserver stops itself.
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        _stop_live_sh(proc)
 
 
 def test_live_sh_prints_logins_and_a_curl_that_work(live_sh):
@@ -114,3 +140,20 @@ def test_live_sh_prints_logins_and_a_curl_that_work(live_sh):
     response = _login(admin, base, "/admin/login/?next=/admin/", "admin", logins["admin"])
     assert response.status_code == 200 and response.url == f"{base}/admin/", response.text[:500]
     assert admin.get(f"{base}/admin/hotel/offer/", timeout=10).status_code == 200
+
+
+def test_live_sh_starts_soketi_on_a_port_near_the_top_of_the_range(tmp_path):
+    # soketi's side ports were SOKETI_PORT + 3600 and + 5001: from 60535 up, past 65535,
+    # and soketi crashed at start. A free port from the OS can be that high.
+    soketi_port = _free_port_from(64000)
+    proc, log = _start_live_sh(tmp_path, free_port(), soketi_port)
+    try:
+        deadline = time.monotonic() + 120
+        while f"soketi on 127.0.0.1:{soketi_port}" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        # and it is soketi answering there, not something else
+        assert requests.get(f"http://127.0.0.1:{soketi_port}/", timeout=5).status_code == 200
+    finally:
+        _stop_live_sh(proc)
