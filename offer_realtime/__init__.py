@@ -37,6 +37,7 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
 
     from offer_realtime import receivers, transactions
     from offer_realtime.changes import Action, Change
+    from offer_realtime.identity import current_changed_by
     from offer_realtime.middleware import current_socket_id
     from offer_realtime.settings import get_settings
 
@@ -48,13 +49,13 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
         receivers.record_deletion(offer, using)
         return
     if action is Action.CREATED:
-        change = Change.created(offer.pk, socket_id=current_socket_id())
+        change = Change.created(offer.pk, socket_id=current_socket_id(), changed_by=current_changed_by())
     else:
         photo = action is Action.IMAGE_UPDATED
         # Audiences: what guests saw before a write that bypassed signals is unknown.
         unknown_active = get_settings().audiences and not photo
         change = Change.updated(
             offer.pk, fields_changed=not photo, photo_changed=photo, active_changed=unknown_active,
-            socket_id=current_socket_id(),
+            socket_id=current_socket_id(), changed_by=current_changed_by(),
         )
     transactions.record(change, using)

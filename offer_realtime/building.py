@@ -26,6 +26,9 @@ from offer_realtime.settings import get_model, get_public_serializer_class, get_
 
 logger = logging.getLogger("offer_realtime")
 
+#: Channels only authorized subscribers read: the only ones whose events say who changed an offer.
+PRIVATE_PREFIXES = ("private-", "presence-")
+
 
 def resolve_attribute_path(obj: Any, path: Sequence[str]) -> Any:
     """Follow ``path`` (e.g. ``("hotel", "slug")``) from ``obj``; None if a link is None."""
@@ -195,6 +198,9 @@ def _finish(event: events.Event, change: Change, audience: Audience) -> events.E
     # What every event carries besides its contract payload: identity and origin; with
     # audiences, the group that keeps a change's events of every audience in one call.
     event = events.with_identity(event, event_id(change, event.name, audience.name), change.changed_at)
+    if change.changed_by is not None and not audience.public and audience.channel.startswith(PRIVATE_PREFIXES):
+        # Who made the change, for staff only: only private channels are staff only.
+        event = replace(event, data={**event.data, "changed_by": dict(change.changed_by)})
     return replace(event, socket_id=change.socket_id, group=group_key(change) if get_settings().audiences else None)
 
 

@@ -58,6 +58,10 @@ class Change:
     channel: str | None = None
     #: Pusher socket id of the browser whose request made the change, if it sent one.
     socket_id: str | None = None
+    #: ``{"id", "name"}`` of the staff member whose request made the change
+    #: (:func:`offer_realtime.identity.current_changed_by`); None: unknown (a shell, a
+    #: script, an anonymous write, public channels). Only private staff events carry it.
+    changed_by: dict[str, str] | None = None
     #: Identifies the transaction that made the change; with the offer id and the
     #: event name it gives the event's id, the same for every delivery attempt.
     transaction_key: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -67,9 +71,11 @@ class Change:
     # -- Named constructors: how the receivers and broadcast() record what happened --------
 
     @classmethod
-    def created(cls, offer_id: Any, *, socket_id: str | None = None) -> Change:
+    def created(
+        cls, offer_id: Any, *, socket_id: str | None = None, changed_by: dict[str, str] | None = None
+    ) -> Change:
         """The offer was created (its events are built from the committed row)."""
-        return cls(Action.CREATED, offer_id, timezone.now(), socket_id=socket_id)
+        return cls(Action.CREATED, offer_id, timezone.now(), socket_id=socket_id, changed_by=changed_by)
 
     @classmethod
     def updated(
@@ -83,22 +89,30 @@ class Change:
         active_changed: bool = False,
         was_active: bool | None = None,
         socket_id: str | None = None,
+        changed_by: dict[str, str] | None = None,
     ) -> Change:
         """The offer was saved with changes (which ones: the flags, see the fields above)."""
         return cls(
             Action.UPDATED, offer_id, timezone.now(), fields_changed=fields_changed, photo_changed=photo_changed,
             hotel_changed=hotel_changed, previous_hotel=previous_hotel, active_changed=active_changed,
-            was_active=was_active, socket_id=socket_id,
+            was_active=was_active, socket_id=socket_id, changed_by=changed_by,
         )
 
     @classmethod
     def deleted(
-        cls, offer_id: Any, *, title: str, channel: str, was_active: bool | None = None, socket_id: str | None = None
+        cls,
+        offer_id: Any,
+        *,
+        title: str,
+        channel: str,
+        was_active: bool | None = None,
+        socket_id: str | None = None,
+        changed_by: dict[str, str] | None = None,
     ) -> Change:
         """The offer is being deleted; ``title`` and ``channel`` are captured while it exists."""
         return cls(
             Action.DELETED, offer_id, timezone.now(), offer_title=title, channel=channel, was_active=was_active,
-            socket_id=socket_id,
+            socket_id=socket_id, changed_by=changed_by,
         )
 
     # -- JSON (task arguments) ----------------------------------------------------------
@@ -128,7 +142,7 @@ class Change:
         changes with the same signature give the same events."""
         return (
             self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel,
-            self.active_changed, self.was_active,
+            self.active_changed, self.was_active, self.changed_by,
         )
 
 
@@ -157,7 +171,7 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
         # Created, then changed: one offer-created with the final (committed) state.
         if later.action is Action.CREATED:
             return [earlier, later]
-        return [replace(earlier, changed_at=later.changed_at, socket_id=later.socket_id)]
+        return [replace(earlier, changed_at=later.changed_at, socket_id=later.socket_id, changed_by=later.changed_by)]
     if earlier.action is Action.DELETED:
         # Deleted, then created again under the same key: both happened.
         return [earlier, later]
@@ -168,6 +182,8 @@ def _merge(earlier: Change, later: Change) -> list[Change]:
             earlier,
             action=Action.UPDATED,
             socket_id=later.socket_id,
+            # Who made the state the event shows: the last writer.
+            changed_by=later.changed_by,
             changed_at=later.changed_at,
             fields_changed=earlier.fields_changed or later.fields_changed,
             photo_changed=earlier.photo_changed or later.photo_changed,

@@ -16,6 +16,7 @@ from django.db.models.signals import post_init, post_save, pre_delete, pre_save
 
 from offer_realtime import building, tracking, transactions
 from offer_realtime.changes import Change
+from offer_realtime.identity import current_changed_by
 from offer_realtime.middleware import current_socket_id
 from offer_realtime.settings import WATCHED_SETTINGS, get_model, get_settings
 
@@ -57,7 +58,9 @@ def on_post_save(
         if not get_settings().enabled:
             return
         if created:
-            transactions.record(Change.created(instance.pk, socket_id=current_socket_id()), using)
+            transactions.record(
+                Change.created(instance.pk, socket_id=current_socket_id(), changed_by=current_changed_by()), using
+            )
             return
         changed = tracking.changed_fields(instance, fields, update_fields)
         if not changed:
@@ -85,6 +88,7 @@ def on_post_save(
                 active_changed=active_changed,
                 was_active=was_active,
                 socket_id=current_socket_id(),
+                changed_by=current_changed_by(),
             ),
             using,
         )
@@ -118,6 +122,7 @@ def record_deletion(instance: models.Model, using: str) -> None:
             channel=channel,
             was_active=was_active,
             socket_id=current_socket_id(),
+            changed_by=current_changed_by(),
         ),
         using,
     )

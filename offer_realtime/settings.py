@@ -110,7 +110,7 @@ DEFAULTS: dict[str, Any] = {
     "TASK_QUEUE": "default",
     # Presence channels ("presence-hotel-{hotel_slug}"): dotted path to a callable
     # (request) -> (user_id, user_info dict) giving the member's identity; None: the
-    # user's pk and {"name": full name or username} (offer_realtime.views.presence_user).
+    # user's pk and {"name": full name or username} (offer_realtime.identity.presence_user).
     "PRESENCE_USER": None,
     # The staff's presence channel per hotel (who is online, "X is editing" client events),
     # signed by the channel-authorization view for that hotel's staff; {hotel_slug} as in

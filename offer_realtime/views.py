@@ -17,8 +17,6 @@ import logging
 from typing import Any
 
 import pusher
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -34,6 +32,7 @@ from offer_realtime.events import (
     channel_name_problem,
     hotel_slug_from_channel,
 )
+from offer_realtime.identity import member, presence_user
 from offer_realtime.middleware import is_socket_id
 from offer_realtime.settings import (
     PusherCredentials,
@@ -45,26 +44,13 @@ logger = logging.getLogger("offer_realtime")
 
 PRESENCE_PREFIX = "presence-"
 
+__all__ = ["PRESENCE_PREFIX", "ChannelAuthSerializer", "ChannelAuthView", "channel_auth", "presence_user"]
+
 
 @functools.lru_cache(maxsize=4)
 def _signing_client(credentials: PusherCredentials) -> pusher.Pusher:
     # Signing is local (HMAC with the secret); no HTTP call is made here.
     return make_client(credentials, timeout=get_settings().timeout)
-
-
-def presence_user(request: Request) -> tuple[str, dict[str, Any]]:
-    """The default ``PRESENCE_USER``: the user's pk and ``{"name": full name or username}``.
-
-    A ``PRESENCE_USER`` hook has this signature: it gets the DRF request of an
-    authenticated user already allowed on the channel (``request.user``) and returns
-    ``(user_id, user_info)``: a member id unique per person (pusher-js's ``members.me.id``;
-    one person in two tabs is one member) and a JSON-ready dict every member sees
-    (``members.me.info``). Keep ``user_info`` small: Pusher refuses channel data over 1 KB.
-    """
-    user = request.user
-    get_full_name = getattr(user, "get_full_name", None)
-    name = (get_full_name() if callable(get_full_name) else "") or user.get_username()
-    return str(user.pk), {"name": name}
 
 
 class _StrictCharField(serializers.CharField):
@@ -127,20 +113,11 @@ class ChannelAuthView(APIView):
     def presence_member(self, request: Request) -> dict[str, Any]:
         """``channel_data`` for a presence channel: ``{"user_id": str, "user_info": dict}``.
 
-        From ``OFFER_REALTIME["PRESENCE_USER"]`` (default :func:`presence_user`).
+        From ``OFFER_REALTIME["PRESENCE_USER"]`` (default
+        :func:`~offer_realtime.identity.presence_user`).
         """
-        path = get_settings().presence_user
-        hook = import_string(path) if path else presence_user
-        result = hook(request)
-        if not (isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[1], dict)):
-            raise ImproperlyConfigured(
-                f"OFFER_REALTIME['PRESENCE_USER'] {path or 'presence_user'} must return (user_id, user_info dict), "
-                f"not {type(result).__name__}."
-            )
-        user_id, user_info = result
-        if user_id is None or str(user_id) == "":
-            raise ImproperlyConfigured(f"OFFER_REALTIME['PRESENCE_USER'] {path} returned an empty user_id.")
-        return {"user_id": str(user_id), "user_info": user_info}
+        user_id, user_info = member(request)
+        return {"user_id": user_id, "user_info": user_info}
 
     def post(self, request: Request) -> Response:
         """Sign the subscription, or refuse it."""

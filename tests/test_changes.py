@@ -113,7 +113,7 @@ def test_json_carries_every_field_but_the_commit_bookkeeping():
     import json
 
     change = Change.updated(7, hotel_changed=True, previous_hotel=3, active_changed=True, was_active=False,
-                            socket_id="1.2")
+                            socket_id="1.2", changed_by={"id": "4", "name": "Máire “Mo” Ní Bhriain 🙂"})
     data = json.loads(json.dumps(change.to_json()))
     assert set(data) == {f.name for f in dataclasses.fields(Change)} - {"committed"}
     assert Change.from_json(data) == change
