@@ -14,10 +14,9 @@ import time
 
 import pytest
 import requests
-from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.browser.conftest import LIVE_TIMEOUT_MS, DirectTrigger
+from tests.browser.conftest import LIVE_TIMEOUT_MS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -178,20 +177,15 @@ def test_marker_expires_when_the_heartbeat_stops(private, named_staff, open_boar
     expect(a.page.locator("#editor")).to_be_visible()
 
 
-def test_an_event_with_changed_by_names_who_changed_the_offer(private, named_staff, open_board, api, realtime):
+def test_a_save_by_another_staff_member_names_them_on_the_open_form(private, named_staff, open_board, api):
+    """The whole path: Seán's PATCH -> offer_realtime's changed_by -> soketi -> Máire's board."""
     maire, sean = named_staff
     spa = api(maire).create(title="Spa Weekend")
     a = open_board(maire, "maire")
     a.offer(spa["id"]).locator(".offer-edit").click()
     expect(a.page.locator("#editor")).to_be_visible()
     etag = a.page.locator("#editor").get_attribute("data-etag")
-    # As staff events on private channels will carry it (changed_by: id and display name).
-    DirectTrigger(realtime, "private-hotel-killarney").send(
-        "offer-updated",
-        {"offer": {**spa, "title": "Spa for Two"}, "action": "updated",
-         "changed_by": {"id": str(sean.user.pk), "name": "Seán"}},
-        "evt-changed-by", timezone.now(),
-    )
+    api(sean).update(spa["id"], title="Spa for Two")
     notice = a.page.locator("#editor-notice")
     expect(notice).to_contain_text("Changed by Seán while you edit: title: “Spa for Two”", timeout=LIVE_TIMEOUT_MS)
     assert a.page.locator("#editor").get_attribute("data-etag") == etag

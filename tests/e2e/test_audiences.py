@@ -171,3 +171,31 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
     logger.warning("audiences e2e (seed %d): %s", SEED, counts)
     print(f"\naudiences e2e (seed {SEED}): {counts}")
     assert staff_total > len(guest.events) > 0
+
+
+def test_staff_see_who_changed_an_offer_and_guests_never_do(audiences, live_server, subscribe):
+    """changed_by through soketi and pusher-js: on the private staff channel, never on the public one."""
+    import requests
+
+    hotel = Hotel.objects.create(name="Killarney", slug="killarney")
+    token = make_staff("maire", hotel, first_name="Máire", last_name="Ní “Bhriain” 🙂")
+    headers = {"Authorization": f"Token {token.key}"}
+    guest = subscribe("hotel-killarney")
+    staff = subscribe("private-hotel-killarney", auth_endpoint=f"{live_server.url}/realtime/pusher/auth/",
+                      headers=headers)
+    url = f"{live_server.url}/api/staff/hotel/killarney/offers/"
+    created = requests.post(url, json={"title": "Spa", "short_description": "s"}, headers=headers, timeout=10)
+    assert created.status_code == 201, created.text
+    pk = created.json()["id"]
+    assert requests.patch(f"{url}{pk}/", json={"title": "Spa “for two”"}, headers=headers, timeout=10).ok
+    assert requests.delete(f"{url}{pk}/", headers=headers, timeout=10).status_code == 204
+    assert sender.get_sender().flush(30)
+    staff.wait_for_events(3, 30)
+    guest.wait_for_events(3, 30)
+    who = {"id": str(token.user.pk), "name": "Máire Ní “Bhriain” 🙂"}
+    assert [(e["event"], e["data"].get("changed_by")) for e in staff.events] == [
+        ("offer-created", who), ("offer-updated", who), ("offer-deleted", who)
+    ]
+    assert [e["event"] for e in guest.events] == ["offer-created", "offer-updated", "offer-deleted"]
+    assert all("changed_by" not in e["data"] for e in guest.events)
+    assert staff.errors == [] and guest.errors == []
