@@ -102,7 +102,7 @@ def test_two_staff_presence_editing_conflict_and_no_lost_update(private, named_s
 
     # A is told, with the new values, and the form's base version does not move.
     notice = a.page.locator("#editor-notice")
-    expect(notice).to_contain_text("Changed by someone else", timeout=LIVE_TIMEOUT_MS)
+    expect(notice).to_contain_text("Changed by Seán", timeout=LIVE_TIMEOUT_MS)
     expect(notice).to_contain_text("Spa Weekend for Two")
     assert a.page.locator("#editor").get_attribute("data-etag") == opened_etag
     assert a.page.input_value("#editor [name=title]") == "Spa Weekend"
