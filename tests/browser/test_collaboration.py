@@ -10,6 +10,9 @@ start to the other board listing them) and how long a closed tab's marker and na
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -17,6 +20,7 @@ import requests
 from playwright.sync_api import expect
 
 from tests.browser.conftest import LIVE_TIMEOUT_MS
+from tests.e2e.harness import E2E_DIR
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -48,6 +52,32 @@ def wait_online(board, names, timeout_ms=LIVE_TIMEOUT_MS * 2) -> None:
         "(names) => (document.getElementById('online').dataset.members || '') === names.join('\\n')",
         arg=sorted(names), timeout=timeout_ms,
     )
+
+
+@pytest.fixture
+def presence_crowd(realtime):
+    """``crowd(channel, count)``: that many other members on a presence channel, until the test ends."""
+    started: list[subprocess.Popen] = []
+
+    def crowd(channel: str, count: int) -> int:
+        node = shutil.which("node")
+        assert node, "Node is needed (it runs soketi too)"
+        config = {"key": realtime.key, "secret": realtime.secret, "host": realtime.host, "port": int(realtime.port),
+                  "channel": channel, "count": count}
+        proc = subprocess.Popen([node, str(E2E_DIR / "presence_crowd.mjs"), json.dumps(config)], cwd=E2E_DIR,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        started.append(proc)
+        report = json.loads(proc.stdout.readline() or '{"type": "exited"}')
+        assert report["type"] == "ready", report
+        return report["members"]
+
+    yield crowd
+    for proc in started:
+        proc.stdin.close()  # the crowd disconnects and exits
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def marker(board, offer_id):
@@ -190,3 +220,32 @@ def test_a_save_by_another_staff_member_names_them_on_the_open_form(private, nam
     expect(notice).to_contain_text("Changed by Seán while you edit: title: “Spa for Two”", timeout=LIVE_TIMEOUT_MS)
     assert a.page.locator("#editor").get_attribute("data-etag") == etag
     assert a.page.input_value("#editor [name=title]") == "Spa Weekend"
+
+
+def test_the_101st_member_sees_a_count_and_is_told_why(private, named_staff, open_board, api, presence_crowd):
+    """Against soketi's (and Pusher's) real limit of 100 presence members: 99 others, then
+    Máire's board as the 100th lists everyone, Seán's as the 101st is refused by the
+    server and shows "100+ online" and why, while its offers stay live."""
+    maire, sean = named_staff
+    assert presence_crowd("presence-hotel-killarney", 99) == 99
+
+    a = open_board(maire, "maire")
+    a.page.wait_for_function("() => document.getElementById('online').dataset.count === '100'",
+                             timeout=LIVE_TIMEOUT_MS * 2)
+    assert a.page.locator("#online").get_attribute("data-mode") == "list"
+    names = online(a)
+    assert len(names) == 100 and "Máire" in names and "Crowd 99" in names
+
+    b = open_board(sean, "sean")
+    refused = b.page.locator("#online[data-mode='count']")
+    expect(refused).to_have_text(
+        "100+ online (names are not listed above 100: Pusher lets at most 100 members into a presence channel,"
+        " and this board is not among them)", timeout=LIVE_TIMEOUT_MS * 2)
+    assert refused.get_attribute("data-count") == "100+"
+    assert online(b) == []
+    b.screenshot("presence-over-limit", full_page=False)
+
+    # Refused presence is not refused data: Seán's board still gets Máire's new offer live.
+    spa = api(maire).create(title="Spa Weekend")
+    expect(b.offer(spa["id"]).locator(".offer-title")).to_have_text("Spa Weekend", timeout=LIVE_TIMEOUT_MS)
+    assert a.page.locator("#online").get_attribute("data-count") == "100"

@@ -227,8 +227,15 @@
       announceEditing(); // after a reconnect the others may have dropped this page's marker
     });
     presence.bind('pusher:subscription_error', (error) => {
-      // The 101st member of a hosted Pusher presence channel is refused here.
       onlineEl.hidden = false;
+      if (collab.isPresenceFull(error)) {
+        // The 101st member is refused: 100 are online already, and who they are is not ours to list.
+        onlineEl.dataset.mode = 'count';
+        onlineEl.dataset.count = `${collab.PRESENCE_LIMIT}+`;
+        onlineEl.dataset.members = '';
+        onlineEl.textContent = collab.presenceFullText();
+        return;
+      }
       onlineEl.dataset.mode = 'unavailable';
       onlineEl.textContent = `Who is online is unavailable (${(error && error.status) || 'refused'})`;
     });

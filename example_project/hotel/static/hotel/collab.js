@@ -95,6 +95,21 @@
   }
 
   /**
+   * Whether a presence subscription was refused for the channel's member limit: soketi
+   * answers 4100 "LimitReached"; hosted Pusher refuses the 101st member the same way.
+   */
+  function isPresenceFull(error) {
+    if (!error) return false;
+    return error.status === 4100 || error.type === 'LimitReached' || /maximum members/i.test(String(error.error || ''));
+  }
+
+  /** What a board refused as the 101st member shows instead of names. */
+  function presenceFullText(limit) {
+    const cap = limit || PRESENCE_LIMIT;
+    return `${cap}+ online (names are not listed above ${cap}: Pusher lets at most ${cap} members into a presence channel, and this board is not among them)`;
+  }
+
+  /**
    * Editing markers: who edits which offer. Options: expiryMs, now, setTimeout,
    * clearTimeout, onChange(). editing(userId, name, offerId) starts or refreshes one.
    */
@@ -191,7 +206,7 @@
 
   const api = {
     PRESENCE_LIMIT, CLIENT_EVENTS_PER_SECOND, EDITING_EXPIRY_MS, HEARTBEAT_MS, EDITING, EDITING_STOPPED, EDIT_FIELDS,
-    createThrottle, presenceView, presenceText, createMarkers, editingText, changedFields, differingFields,
+    createThrottle, presenceView, presenceText, isPresenceFull, presenceFullText, createMarkers, editingText, changedFields, differingFields,
   };
   root.BoardCollab = api;
   if (typeof module === 'object' && module.exports) module.exports = api;
