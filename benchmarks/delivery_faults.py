@@ -123,11 +123,11 @@ def _full_queue(soketi) -> list[list]:
     with FaultyProxy(soketi.port) as proxy, _configured(soketi, port=proxy.port, QUEUE_SIZE=10, TIMEOUT=30):
         proxy.set_mode("hang")
         out = sender.get_sender()
-        out.submit([_event(0)])
+        out.submit_changes([_filler(0)], "default")
         deadline = time.monotonic() + 10
         while not proxy.held and time.monotonic() < deadline:
             time.sleep(0.01)
-        out.submit([_event(i) for i in range(1, 11)])  # the sender hangs on event 0; these fill the queue
+        out.submit_changes([_filler(i) for i in range(1, 11)], "default")  # the sender hangs on 0; these fill the queue
         metrics.reset()
         started = time.monotonic()
         with transaction.atomic():
@@ -142,10 +142,11 @@ def _full_queue(soketi) -> list[list]:
     ]
 
 
-def _event(i: int):
-    from offer_realtime import events
+def _filler(i: int):
+    """A committed deletion of a made-up offer (its event needs no database row)."""
+    from offer_realtime.changes import Change
 
-    return events.offer_deleted("hotel-full", -i, "filler")
+    return Change.deleted(-i, title="filler", channel="hotel-full")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ Compared, in the same run, interleaved round by round (fresh random order each r
   written in a view: a client (so a new HTTP connection) per event, sequential;
 - ``seed, one shared client``: the same with one module-level ``pusher.Pusher``
   (keep-alive connection reused), ``trigger`` per event, sequential;
-- ``offer_realtime BackgroundSender``: ``offer_realtime.sender.BackgroundSender``
-  (the ``background`` mode's sender: ``trigger_batch`` of up to 10 events per call on
-  one reused connection) fed with ``submit(...)`` and drained with ``flush``.
+- ``offer_realtime background mode``: the ``background`` mode's path after a commit, all
+  of it: committed ``Change.created`` changes handed to a
+  ``offer_realtime.sender.BackgroundSender`` (``submit_changes``), whose thread reads the
+  offers from PostgreSQL (one query per batch of up to 10), takes their ordering locks,
+  builds the events and sends them with ``trigger_batch`` on one reused connection;
+  drained with ``flush``.
 
-Every variant sends the same ``--events`` offer-created events per round (built with
-``offer_realtime.events``: a serialized offer plus ``event_id``/``changed_at``, about
-0.6 kB each) to one channel. A pusher-js subscriber counts them; the rate is events /
+Every variant sends ``--events`` offer-created events per round, of the same offers (a
+serialized offer plus ``event_id``/``changed_at``, about 0.6 kB each), to one channel: the
+seed variants from offers in memory (as a view holds the instance it saved), the app's
+from the committed rows. A pusher-js subscriber counts them; the rate is events /
 (last receipt - first send), so it covers delivery, not only the HTTP calls. soketi
 runs with Pusher's limits (10 events per batch call, 10 kB per event).
 
@@ -25,6 +29,7 @@ both forms of the seed (each ratio is stated with its verdict).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import random
 import statistics
@@ -34,57 +39,63 @@ import uuid
 import common
 
 
-def _offer_data(i: int) -> dict:
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return {
-        "id": i, "title": f"Spa Weekend {i}",
-        "short_description": "Two nights with breakfast and a spa treatment",
-        "details_text": "Check-in from 3 pm. Late check-out on request. " * 4, "details_html": "",
-        "valid_from": "2026-01-01", "valid_to": "2026-03-31", "tag": "Spa", "book_now_url": "",
-        "photo": None, "photo_url": None, "sort_order": 1, "is_active": True,
-        "created_at": now.isoformat(),
-    }
-
-
-def build_events(channel: str, tag: str, count: int):
-    """``count`` offer-created events as the app builds them, with event ids ``<tag>-<i>``."""
+def build_events(channel: str, offers: list):
+    """One offer-created event per offer, as the seed builds it in a view (the serializer
+    data of its response), with an event id of its own."""
+    from hotel.serializers import OfferStaffSerializer
     from offer_realtime import events
 
     now = datetime.datetime.now(datetime.timezone.utc)
     return [
-        events.with_identity(events.offer_created(channel, i, _offer_data(i)), f"{tag}-{i}", now)
-        for i in range(count)
+        events.with_identity(events.offer_created(channel, offer.pk, OfferStaffSerializer(offer).data),
+                             str(uuid.uuid4()), now)
+        for offer in offers
     ]
 
 
-def _client(soketi):
+def committed_changes(offers: list):
+    """One committed ``Change.created`` per offer, as the app's receivers hand them over."""
+    from offer_realtime.changes import Change
+
+    changes = [Change.created(offer.pk) for offer in offers]
+    for change in changes:
+        change.mark_committed()
+    return changes
+
+
+def _client(target):
     import pusher
 
-    return pusher.Pusher(app_id=soketi.app_id, key=soketi.key, secret=soketi.secret,
-                         host=soketi.host, port=soketi.port, ssl=False, timeout=10)
+    return pusher.Pusher(app_id=target["PUSHER_APP_ID"], key=target["PUSHER_KEY"], secret=target["PUSHER_SECRET"],
+                         host=target["PUSHER_HOST"], port=target["PUSHER_PORT"], ssl=False, timeout=10)
 
 
-def send_seed_new_client(soketi, batch) -> None:
+def send_seed_new_client(target, batch) -> None:
     """The seed: a new client per event, ``trigger`` each, one after the other."""
     for event in batch:
-        _client(soketi).trigger(event.channel, event.name, event.data)
+        _client(target).trigger(event.channel, event.name, event.data)
 
 
-def send_seed_shared_client(soketi, batch) -> None:
+def send_seed_shared_client(target, batch) -> None:
     """The seed with one shared client: ``trigger`` per event, sequential."""
-    client = _client(soketi)
+    client = _client(target)
     for event in batch:
         client.trigger(event.channel, event.name, event.data)
 
 
-def send_batched(soketi, batch) -> None:
-    """offer_realtime's background sender: submit everything, wait for the queue to drain."""
+def send_batched(target, changes) -> None:
+    """offer_realtime's background mode: hand over the committed changes, wait for the
+    sender to read, build and send them all."""
     from offer_realtime.sender import BackgroundSender
 
-    sender = BackgroundSender(queue_size=len(batch) + 1, put_timeout=1.0, attempts=5, base_delay=0.1, max_delay=1.0)
-    sender.submit(batch)
-    if not sender.flush(timeout=120):
-        raise RuntimeError("the sender did not drain within 120 s")
+    sender = BackgroundSender(queue_size=len(changes) + 1, put_timeout=1.0, attempts=5, base_delay=0.1,
+                              max_delay=1.0)
+    try:
+        sender.submit_changes(changes, "default")
+        if not sender.flush(timeout=120):
+            raise RuntimeError("the sender did not drain within 120 s")
+    finally:
+        sender.shutdown(timeout=5)
 
 
 #: Events per second of the batched sender over the seed's, at least.
@@ -93,7 +104,7 @@ TARGET = 6.0
 VARIANTS = {
     "seed, new client per event": send_seed_new_client,
     "seed, one shared client": send_seed_shared_client,
-    "offer_realtime BackgroundSender": send_batched,
+    "offer_realtime background mode": send_batched,
 }
 
 
@@ -103,27 +114,40 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="events per variant per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--delay-ms", type=float, default=0.0,
+                        help="hold every HTTP call this long on its way to soketi (a hosted cluster's distance)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
     common.ensure_node_modules()
     channel = "hotel-throughput"
-    with common.Soketi() as soketi, common.Subscriber(soketi, [channel]) as subscriber:
-        # Django in this process, its Pusher backend pointing at soketi (no database use).
-        common.django_setup(**common.pusher_env(soketi.pusher_settings()))
+    common.prepare_database()
+    with contextlib.ExitStack() as stack:
+        soketi = stack.enter_context(common.Soketi())
+        subscriber = stack.enter_context(common.Subscriber(soketi, [channel]))
+        target = soketi.pusher_settings()
+        if args.delay_ms:
+            target = stack.enter_context(common.DelayProxy(soketi.port, args.delay_ms)).pusher_settings(soketi)
+        # Django in this process, its Pusher backend pointing at soketi (or the proxy).
+        common.django_setup(**common.pusher_env(target), BENCH_REALTIME_ENABLED="1")
+        from hotel.models import Offer
         from offer_realtime import metrics
+
+        common.staff_hotel("throughput")
+        ids = common.bulk_offers("throughput", args.events, prefix="Spa Weekend")
+        offers = list(Offer.objects.filter(pk__in=ids).select_related("hotel").order_by("pk"))
 
         print("Machine:", common.machine_description())
         subscriber.wait_subscribed(channel)
         # Warm-up: connections, imports.
         for send in VARIANTS.values():
-            _measure(soketi, subscriber, channel, send, 20)
+            _measure(target, subscriber, channel, send, offers[:20])
         rates = {v: [] for v in VARIANTS}
         send_rates = {v: [] for v in VARIANTS}
         missing = dict.fromkeys(VARIANTS, 0)
         for round_no in range(args.rounds):
             for variant in common.shuffled(list(VARIANTS), rng):
-                rate, send_rate, lost = _measure(soketi, subscriber, channel, VARIANTS[variant], args.events)
+                rate, send_rate, lost = _measure(target, subscriber, channel, VARIANTS[variant], offers)
                 rates[variant].append(rate)
                 send_rates[variant].append(send_rate)
                 missing[variant] += lost
@@ -142,7 +166,7 @@ def main() -> None:
                      f"{median / seed_new:.1f}x", f"{median / seed:.1f}x", missing[variant]])
     common.print_table(["variant", "events/s", "range", "HTTP-side events/s", "vs seed (new client)",
                         "vs seed (shared client)", "not received"], rows)
-    batched = statistics.median(rates["offer_realtime BackgroundSender"])
+    batched = statistics.median(rates["offer_realtime background mode"])
     ratios = {"the seed as written (new client per event)": batched / seed_new,
               "a seed with one shared client": batched / seed}
     print()
@@ -151,17 +175,28 @@ def main() -> None:
     print(f"Sender failures counted by offer_realtime.metrics: {failed}")
 
 
-def _measure(soketi, subscriber, channel, send, count):
-    """Send ``count`` events with ``send``; return (delivered events/s, events/s until send returned, not received)."""
-    tag = uuid.uuid4().hex[:12]
-    batch = build_events(channel, tag, count)
+def _measure(target, subscriber, channel, send, offers):
+    """Send one event per offer with ``send``; return (delivered events/s, events/s until
+    send returned, not received)."""
+    from offer_realtime import changes as changes_module
+    from offer_realtime import events
+
+    count = len(offers)
+    # Outside the timing: what the seed's view already holds (the serializer data of its
+    # response), and what the app's receivers already recorded at commit.
+    if send is send_batched:
+        work = committed_changes(offers)
+        expected = {changes_module.event_id(change, events.OFFER_CREATED) for change in work}
+    else:
+        work = build_events(channel, offers)
+        expected = {event.data["event_id"] for event in work}
     started_ms = time.time() * 1000
-    send(soketi, batch)
+    send(target, work)
     sent_ms = time.time() * 1000
     deadline = time.monotonic() + 60
     while True:
         # Polling (not Subscriber.wait_for, which rescans every message on every new one).
-        received = [e for e in subscriber.events if str(e["data"].get("event_id", "")).startswith(tag)]
+        received = [e for e in subscriber.events if e["data"].get("event_id") in expected]
         ids = {e["data"]["event_id"] for e in received}
         if len(ids) >= count or time.monotonic() > deadline:
             break

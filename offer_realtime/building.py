@@ -14,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from rest_framework import serializers
 
 from offer_realtime import events, metrics, ordering, photos
 from offer_realtime.changes import Action, Change, event_id, group_key
@@ -204,6 +205,33 @@ def _finish(event: events.Event, change: Change, audience: Audience) -> events.E
     return replace(event, socket_id=change.socket_id, group=group_key(change) if get_settings().audiences else None)
 
 
+@dataclass
+class _Batch:
+    """What the events of one build share: the slugs of the hotels moved offers left
+    (by the old hotel's key), and one serializer per serializer class."""
+
+    previous: dict[Any, str]
+    serializers: dict[type, Any] = field(default_factory=dict)
+
+    def offer_data(self, offer: Any, audience: Audience) -> dict[str, Any]:
+        """``offer`` serialized for ``audience``'s events: ``Serializer(offer, context={}).data``."""
+        cls = audience.serializer_class()
+        serializer = self.serializers.get(cls)
+        if serializer is None:
+            serializer = cls(offer, context={})
+            # One serializer for every offer of the build, as DRF's ListSerializer reuses
+            # its child: a ModelSerializer builds its fields per instance, which cost most
+            # of building an offer's event. Only where ``.data`` is DRF's own is it the
+            # same as to_representation(); any other class is called per offer.
+            if getattr(cls, "data", None) is serializers.Serializer.data:
+                self.serializers[cls] = serializer
+            data = dict(serializer.data)
+        else:
+            serializer.instance = offer  # for serializers that read it
+            data = dict(serializer.to_representation(offer))
+        return events.public_offer_data(data) if audience.public else data
+
+
 def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
     offers = _load_offers({c.offer_id for c in changes if c.action is not Action.DELETED}, using)
     link = _hotel_link(get_model()) if any(c.hotel_changed for c in changes) else None
@@ -219,7 +247,7 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
             or (c.offer_id in offers and getattr(offers[c.offer_id], link.attname) != c.previous_hotel)
         )
     ]
-    previous = _previous_slugs({c.previous_hotel for c in moves}, link, using) if moves else {}
+    batch = _Batch(_previous_slugs({c.previous_hotel for c in moves}, link, using) if moves else {})
     moved = {id(c) for c in moves}
     built: list[events.Event] = []
     for change in changes:
@@ -228,7 +256,7 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
             builder = _public_events if audience.public else _staff_events
             out: list[events.Event] = []
             try:
-                builder(change, offers.get(change.offer_id), audience, previous, id(change) in moved, out)
+                builder(change, offers.get(change.offer_id), audience, batch, id(change) in moved, out)
             except Exception as exc:  # one bad offer must not stop the others
                 logger.error(
                     "Could not build the %s event for offer %s%s: %s",
@@ -244,12 +272,12 @@ def _build_events(changes: Sequence[Change], using: str) -> list[events.Event]:
 
 
 def _staff_events(
-    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+    change: Change, offer: Any, audience: Audience, batch: _Batch, moved: bool, out: list[events.Event]
 ) -> None:
     """The staff audience's events (the only audience without audiences): every offer."""
     if change.action is Action.DELETED:
         # Moved, then deleted: the board that still shows it is the old hotel's.
-        moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+        moved_from = _previous_channel(audience.channel, batch.previous, change.previous_hotel) if moved else None
         channel = moved_from or change.channel
         if channel is None:  # a deletion always records its channel and title
             raise events.InvalidChannelName(f"offer {change.offer_id} was deleted without a channel")
@@ -260,7 +288,7 @@ def _staff_events(
         logger.debug("Offer %s is gone; no %s event.", change.offer_id, change.action.value)
         return
     title = getattr(offer, "title", str(offer))
-    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    moved_from = _previous_channel(audience.channel, batch.previous, change.previous_hotel) if moved else None
     try:
         channel = channel_for_offer(offer, audience.channel)
     except Exception:
@@ -272,15 +300,15 @@ def _staff_events(
         # Moved to another hotel: gone from the old board, created (whole) on the new.
         if moved_from is not None:
             out.append(_finish(events.offer_deleted(moved_from, offer.pk, title), change, audience))
-        data = audience.serializer_class()(offer, context={}).data
+        data = batch.offer_data(offer, audience)
         out.append(_finish(events.offer_created(channel, offer.pk, data), change, audience))
         return
     # (Another hotel on the same channel is still a change for that board.)
-    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
+    _update_events(change, offer, audience, batch, channel, title, change.fields_changed or moved, out)
 
 
 def _update_events(
-    change: Change, offer: Any, audience: Audience, channel: str, title: str, fields_changed: bool,
+    change: Change, offer: Any, audience: Audience, batch: _Batch, channel: str, title: str, fields_changed: bool,
     out: list[events.Event],
 ) -> None:
     """offer-created, or offer-updated and/or offer-image-updated, for an offer this audience sees."""
@@ -288,7 +316,7 @@ def _update_events(
     # A cleared photo is not an image event (the frontend would show "null?t=..."):
     # the whole offer, with its null photo_url, goes in offer-updated.
     if change.action is Action.CREATED or fields_changed or (change.photo_changed and url is None):
-        data = _offer_data(offer, audience)
+        data = batch.offer_data(offer, audience)
         builder = events.offer_created if change.action is Action.CREATED else events.offer_updated
         out.append(_finish(builder(channel, offer.pk, data), change, audience))
     if url is not None:
@@ -296,13 +324,8 @@ def _update_events(
         out.append(_finish(image, change, audience))
 
 
-def _offer_data(offer: Any, audience: Audience) -> dict[str, Any]:
-    data = audience.serializer_class()(offer, context={}).data
-    return events.public_offer_data(data) if audience.public else data
-
-
 def _public_events(
-    change: Change, offer: Any, audience: Audience, previous: dict[Any, str], moved: bool, out: list[events.Event]
+    change: Change, offer: Any, audience: Audience, batch: _Batch, moved: bool, out: list[events.Event]
 ) -> None:
     """The public audience's events: active offers only, built with the public serializer.
 
@@ -317,7 +340,7 @@ def _public_events(
     if change.action is Action.DELETED:
         if change.was_active is False:
             return  # guests never saw it
-        slug = previous.get(change.previous_hotel) if moved else None
+        slug = batch.previous.get(change.previous_hotel) if moved else None
         if slug is None:
             slug = events.hotel_slug_from_channel(conf.channel, change.channel or "")
         channel = events.channel_for(audience.channel, slug) if slug is not None else None
@@ -336,7 +359,7 @@ def _public_events(
         before = change.was_active if change.active_changed else now
     # Never show guests the title of an offer they may not have seen.
     gone_title = title if before else ""
-    moved_from = _previous_channel(audience.channel, previous, change.previous_hotel) if moved else None
+    moved_from = _previous_channel(audience.channel, batch.previous, change.previous_hotel) if moved else None
     try:
         channel = channel_for_offer(offer, audience.channel)
     except Exception:
@@ -347,19 +370,22 @@ def _public_events(
         if moved_from is not None and before is not False:
             out.append(_finish(events.offer_deleted(moved_from, offer.pk, gone_title), change, audience))
         if now:
-            out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+            data = batch.offer_data(offer, audience)
+            out.append(_finish(events.offer_created(channel, offer.pk, data), change, audience))
         return
     if not now:
         if before is not False:
             out.append(_finish(events.offer_deleted(channel, offer.pk, gone_title), change, audience))
         return
     if before is False:
-        out.append(_finish(events.offer_created(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        data = batch.offer_data(offer, audience)
+        out.append(_finish(events.offer_created(channel, offer.pk, data), change, audience))
         return
     if before is None:
-        out.append(_finish(events.offer_updated(channel, offer.pk, _offer_data(offer, audience)), change, audience))
+        data = batch.offer_data(offer, audience)
+        out.append(_finish(events.offer_updated(channel, offer.pk, data), change, audience))
         return
-    _update_events(change, offer, audience, channel, title, change.fields_changed or moved, out)
+    _update_events(change, offer, audience, batch, channel, title, change.fields_changed or moved, out)
 
 
 #: The events a change can give (an ``offers-updated`` sync keeps its event's id).

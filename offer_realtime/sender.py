@@ -2,9 +2,9 @@
 
 Writers hand committed changes to :meth:`BackgroundSender.submit_changes` and return at
 once: the request does no query and no serialization for its events. One daemon thread
-reads the committed offers (one query per batch, on the thread's own database
-connection), builds the events and sends them in order, up to ten per ``trigger_batch``
-call, reusing the backend's HTTP connection; it retries transient failures with capped
+reads the committed offers (one query per up to ``READ_BATCH_SIZE`` queued changes, on
+the thread's own database connection), builds the events and sends them in order, up
+to ten per ``trigger_batch`` call, reusing the backend's HTTP connection; it retries transient failures with capped
 exponential backoff (holding back later events, so order is kept) and gives up on
 permanent ones. Each attempt holds the offers' cross-process locks from the read to the
 end of the send, and a retry reads the rows again (:mod:`offer_realtime.ordering`), so
@@ -41,8 +41,13 @@ from offer_realtime.settings import WATCHED_SETTINGS, get_settings
 
 logger = logging.getLogger("offer_realtime")
 
-#: What the queue holds: a built event, or a committed change and its database alias.
-Item = Event | tuple[str, Change]
+#: What the queue holds: a committed change and its database alias.
+Item = tuple[str, Change]
+
+#: At most this many queued changes are read (one query, one set of ordering locks) and
+#: built at a time; their events still go ten per call. Reading one change per event call
+#: spent more time in the query and the locks than in the send.
+READ_BATCH_SIZE = 100
 
 #: Put on the queue by shutdown(): the thread closes its database connections and ends.
 _STOP = object()
@@ -67,8 +72,8 @@ class BackgroundSender:
         self.max_delay = max_delay
         # Guards the state below; notified when the thread is idle again and at shutdown.
         self._cv = threading.Condition()
-        self._in_flight = 0  # items taken from the queue, not yet sent or given up
-        self._held_events = 0  # of those: built events not yet sent or given up ...
+        self._in_flight = 0  # changes taken from the queue, not yet sent or given up
+        self._held_events = 0  # built events of those not yet sent or given up ...
         self._held_changes = 0  # ... and changes whose events are not built yet
         self._sending = 0  # events in the HTTP call running right now
         self._last = False  # the exit deadline allows the current attempt and no other
@@ -81,12 +86,6 @@ class BackgroundSender:
         self._thread.start()
 
     # -- the writing side -----------------------------------------------------------------
-
-    def submit(self, events: Sequence[Event]) -> None:
-        """Queue built ``events``; on a full queue wait at most ``put_timeout`` s in all,
-        then drop what does not fit (logged, counted)."""
-        self._put_all([(event, f"{event.name} on {event.channel} for offer {event.offer_id}", event.offer_id)
-                       for event in events])
 
     def submit_changes(self, changes: Sequence[Change], using: str) -> None:
         """Queue committed ``changes`` (the sender thread builds their events); on a full
@@ -113,7 +112,7 @@ class BackgroundSender:
             except queue.Full:
                 metrics.increment("dropped_queue_full")
                 logger.error(
-                    "Sender queue full (%d events): dropped %s.", self.queue.maxsize, description,
+                    "Sender queue full (%d offer changes): dropped %s.", self.queue.maxsize, description,
                     extra={"offer_id": offer_id},
                 )
 
@@ -127,7 +126,8 @@ class BackgroundSender:
             connections.close_all()  # this thread's connections only (they are per thread)
 
     def _next_batch(self) -> list[Item] | None:
-        """Up to ten queued items, waiting for the first; None when the thread should end."""
+        """Up to ``READ_BATCH_SIZE`` queued changes, waiting for the first; None when the
+        thread should end."""
         while True:
             if self._past_deadline():
                 self._count_unsent(self._drain())
@@ -142,32 +142,27 @@ class BackgroundSender:
             if first is not _STOP:
                 break
         batch = [first]
-        while len(batch) < MAX_BATCH_SIZE:
+        while len(batch) < READ_BATCH_SIZE:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
                 break
             if item is not _STOP:
                 batch.append(item)
-        built = sum(1 for item in batch if isinstance(item, Event))
         with self._cv:
-            self._in_flight = len(batch)
-            self._held_events, self._held_changes = built, len(batch) - built
+            self._in_flight = self._held_changes = len(batch)
+            self._held_events = 0
         return batch
 
     def _process(self, items: list[Item]) -> None:
         try:
             units = self._units(items)
-            for index, (alias, unit) in enumerate(units):
+            for index, (alias, changes) in enumerate(units):
                 if self._past_deadline():
-                    self._count_unsent([item for _, rest in units[index:] for item in rest])
+                    self._count_unsent(sum(len(rest) for _, rest in units[index:]))
                     return
-                if alias is None:
-                    done = self._send_events([item for item in unit if isinstance(item, Event)])
-                else:
-                    done = self._deliver(alias, [item[1] for item in unit if not isinstance(item, Event)])
-                if not done:  # the exit deadline came: what follows is left too
-                    self._count_unsent([item for _, rest in units[index + 1 :] for item in rest])
+                if not self._deliver(alias, changes):  # the exit deadline came: what follows is left too
+                    self._count_unsent(sum(len(rest) for _, rest in units[index + 1 :]))
                     return
         except Exception:  # the sender thread must survive anything
             logger.exception("Offer event sender failed on a batch of %d.", len(items))
@@ -177,28 +172,15 @@ class BackgroundSender:
                 self._cv.notify_all()
 
     @staticmethod
-    def _units(items: list[Item]) -> list[tuple[str | None, list[Item]]]:
-        """``items`` in order, grouped into runs of built events (alias None) and runs of
-        changes of one database alias."""
-        units: list[tuple[str | None, list[Item]]] = []
-        for item in items:
-            alias = None if isinstance(item, Event) else item[0]
+    def _units(items: list[Item]) -> list[tuple[str, list[Change]]]:
+        """The changes of ``items`` in order, grouped into runs of one database alias."""
+        units: list[tuple[str, list[Change]]] = []
+        for alias, change in items:
             if units and units[-1][0] == alias:
-                units[-1][1].append(item)
+                units[-1][1].append(change)
             else:
-                units.append((alias, [item]))
+                units.append((alias, [change]))
         return units
-
-    def _send_events(self, events: list[Event]) -> bool:
-        """Send built ``events`` in chunks of ten; False if the exit deadline came first."""
-        start = 0
-        # A change's events for every audience go in one call (events.batches).
-        for chunk in batches(events, MAX_BATCH_SIZE):
-            start += len(chunk)
-            if not self._send(chunk):
-                self._settle("unsent", len(events) - start)
-                return False
-        return True
 
     def _deliver(self, using: str, changes: list[Change]) -> bool:
         """Build and send the events of committed ``changes`` (of database ``using``).
@@ -300,32 +282,6 @@ class BackgroundSender:
         else:
             self._settle(what, held)
 
-    def _send(self, batch: list[Event]) -> bool:
-        """Send ``batch``, retrying what fails transiently with backoff; False if the exit
-        deadline came first (what was left is counted as unsent)."""
-        finished = True
-
-        def attempt(n: int) -> bool:
-            nonlocal batch, finished
-            if self._past_deadline():
-                self._settle("unsent", len(batch))
-                finished = False
-                return True
-            result = self._send_one(batch, n)
-            if not result.retry:
-                return True
-            batch = result.retry
-            if self._last:
-                self._settle("unsent", len(batch))
-                self._end_now()
-                finished = False
-                return True
-            return False
-
-        self._last = False
-        run_attempts(attempt, base_delay=self.base_delay, max_delay=self.max_delay, wait=self._wait)
-        return finished
-
     def _wait(self, attempt: int, delay: float) -> bool:
         """Between attempts (:func:`~offer_realtime.retry.run_attempts`): the backoff; once
         exiting, a cut backoff makes the next attempt the last (``_last``)."""
@@ -365,16 +321,16 @@ class BackgroundSender:
         deadline = self._deadline
         return None if deadline is None else max(0.0, deadline - time.monotonic())
 
-    def _drain(self) -> list[Item]:
-        """Take every item left in the queue."""
-        items: list[Item] = []
+    def _drain(self) -> int:
+        """Take every change left in the queue; how many there were."""
+        taken = 0
         while True:
             try:
                 item = self.queue.get_nowait()
             except queue.Empty:
-                return items
+                return taken
             if item is not _STOP:
-                items.append(item)
+                taken += 1
 
     def _settle(self, what: str, amount: int, *, changes: bool = False) -> None:
         """Count ``amount`` held events (or ``changes``) as ``what`` became of them."""
@@ -387,17 +343,15 @@ class BackgroundSender:
             else:
                 self._held_events -= amount
 
-    def _count_unsent(self, items: list[Item]) -> None:
-        """Count ``items`` (taken from the queue, never processed) as left at the deadline."""
-        built = sum(1 for item in items if isinstance(item, Event))
+    def _count_unsent(self, changes: int) -> None:
+        """Count ``changes`` (taken from the queue, never built) as left at the deadline."""
         with self._cv:
-            self.tally["unsent"] += built
-            self.tally["unsent_changes"] += len(items) - built
+            self.tally["unsent_changes"] += changes
 
     # -- waiting and stopping -------------------------------------------------------------
 
     def pending(self) -> int:
-        """Items (events or changes) queued or being sent."""
+        """Changes queued or being sent."""
         with self._cv:
             return self.queue.qsize() + self._in_flight
 

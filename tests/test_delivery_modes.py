@@ -12,6 +12,7 @@ from django.test import override_settings
 
 from hotel.models import Offer
 from offer_realtime import events, metrics, sender, signals
+from offer_realtime.changes import Change
 from tests.pusher_stub import PusherStub
 
 FAST_RETRY = {"RETRY_BASE_DELAY": 0.01, "RETRY_MAX_DELAY": 0.05}
@@ -60,8 +61,27 @@ def wait_for(condition, timeout=5.0):
         time.sleep(0.005)
 
 
-def deleted(i):
-    return events.offer_deleted("hotel-a", i, f"o{i}")
+def deleted(i, channel="hotel-a", title=None):
+    """A committed deletion of offer ``i``: its event needs no database row."""
+    return Change.deleted(i, title=f"o{i}" if title is None else title, channel=channel)
+
+
+def submit(out, changes):
+    out.submit_changes(changes, "default")
+
+
+EXIT_REPORT = re.compile(
+    r"0 event\(s\) sent, 0 given up, (\d+) left unsent(?: with the events of (\d+) more offer change\(s\), "
+    r"never built)?(?:; (\d+) event\(s\) in an HTTP call still running, outcome unknown)?"
+)
+
+
+def exit_report(text):
+    """(unsent events, unsent changes never built, events in a running HTTP call) of the
+    sender's exit report in ``text``."""
+    found = EXIT_REPORT.search(text)
+    assert found, text
+    return tuple(int(n or 0) for n in found.groups())
 
 
 class TestBackground:
@@ -133,18 +153,43 @@ class TestBackground:
         stub.delay = 0.2  # the first call holds the sender while the rest queue up
         with background(stub):
             out = sender.get_sender()
-            out.submit([deleted(0)])
+            submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)
-            out.submit([deleted(i) for i in range(1, 24)])
+            submit(out, [deleted(i) for i in range(1, 24)])
             assert out.flush(5)
         assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1, 10, 10, 3]
         assert [e["data"]["offer_id"] for e in stub.events()] == list(range(24))
         assert metrics.snapshot()["sent"] == 24
 
+    def test_a_backlog_is_read_a_hundred_changes_per_query(self, stub, transactional_db, hotel, monkeypatch):
+        from offer_realtime import building
+
+        offers = Offer.objects.bulk_create([Offer(hotel=hotel, title=f"o{i}") for i in range(130)])
+        real_load, reads = building._load_offers, []
+
+        def counted_load(ids, using):
+            reads.append(len(ids))
+            return real_load(ids, using)
+
+        monkeypatch.setattr(building, "_load_offers", counted_load)
+        stub.delay = 0.3  # the first call holds the sender while the backlog queues up
+        with background(stub):
+            out = sender.get_sender()
+            submit(out, [deleted(0)])
+            wait_for(lambda: stub.requests)
+            changes = [Change.created(offer.pk) for offer in offers]
+            for change in changes:
+                change.mark_committed()
+            submit(out, changes)
+            assert out.flush(10)
+        assert [n for n in reads if n] == [100, 30]  # one read per 100, however many calls they take
+        assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1] + [10] * 13
+        assert [e["data"]["offer"]["id"] for e in stub.events()[1:]] == [offer.pk for offer in offers]
+
     def test_transient_failures_are_retried_then_sent(self, stub, recorded_signals):
         stub.script = [500, 503]
         with background(stub):
-            sender.get_sender().submit([deleted(1)])
+            submit(sender.get_sender(), [deleted(1)])
             assert sender.get_sender().flush(5)
         assert len(stub.requests) == 3
         assert recorded_signals == [
@@ -159,7 +204,7 @@ class TestBackground:
     def test_permanent_failures_are_given_up_at_once(self, stub, recorded_signals, caplog, status):
         stub.status = status
         with background(stub):
-            sender.get_sender().submit([deleted(1)])
+            submit(sender.get_sender(), [deleted(1)])
             assert sender.get_sender().flush(5)
         assert len(stub.requests) == 1
         assert recorded_signals[-1][-1] is True  # final
@@ -169,7 +214,7 @@ class TestBackground:
     def test_retries_stop_after_the_configured_attempts(self, stub, recorded_signals):
         stub.status = 500
         with background(stub, RETRY_ATTEMPTS=3):
-            sender.get_sender().submit([deleted(1)])
+            submit(sender.get_sender(), [deleted(1)])
             assert sender.get_sender().flush(5)
         assert len(stub.requests) == 3
         assert [s[-1] for s in recorded_signals] == [False, False, True]
@@ -183,7 +228,7 @@ class TestBackground:
         with override_settings(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
                                PUSHER_PORT=port, PUSHER_SSL=False,
                                OFFER_REALTIME={"DELIVERY": "background", "RETRY_ATTEMPTS": 2, **FAST_RETRY}):
-            sender.get_sender().submit([deleted(1)])
+            submit(sender.get_sender(), [deleted(1)])
             assert sender.get_sender().flush(5)
         assert [(s[0], s[3], s[4]) for s in recorded_signals] == [
             ("failed", "ConnectionError", False), ("failed", "ConnectionError", True)
@@ -193,19 +238,19 @@ class TestBackground:
         stub.delay = 0.3
         with background(stub, QUEUE_SIZE=2, QUEUE_PUT_TIMEOUT=0.01):
             out = sender.get_sender()
-            out.submit([deleted(0)])
+            submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)  # the sender holds event 0 in its HTTP call
-            out.submit([deleted(i) for i in range(1, 6)])  # 2 fit, 3 dropped
+            submit(out, [deleted(i) for i in range(1, 6)])  # 2 fit, 3 dropped
             assert out.flush(5)
         assert metrics.snapshot()["dropped_queue_full"] == 3
-        assert caplog.text.count("Sender queue full (2 events): dropped offer-deleted") == 3
+        assert caplog.text.count("Sender queue full (2 offer changes): dropped the deleted event(s) for offer") == 3
         assert [e["data"]["offer_id"] for e in stub.events()] == [0, 1, 2]
 
     def test_shutdown_sends_what_is_held_within_the_bound(self, stub):
         stub.delay = 0.05
         with background(stub):
             out = sender.get_sender()
-            out.submit([deleted(i) for i in range(30)])
+            submit(out, [deleted(i) for i in range(30)])
             out.shutdown(timeout=5)
             assert out.pending() == 0
         assert len(stub.events()) == 30
@@ -214,16 +259,13 @@ class TestBackground:
         stub.delay = 1.0
         with background(stub):
             out = sender.get_sender()
-            out.submit([deleted(i) for i in range(15)])
+            submit(out, [deleted(i) for i in range(15)])
             out.shutdown(timeout=0.2)
             out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
-        import re
-
         # However the thread split them into batches: all 15 accounted for, none as sent.
-        found = re.search(r"0 event\(s\) sent, 0 given up, (\d+) left unsent; (\d+) event\(s\) in an HTTP call "
-                          r"still running, outcome unknown", caplog.text)
-        assert found and int(found[1]) + int(found[2]) == 15, caplog.text
-        assert metrics.snapshot()["unsent_at_exit"] == int(found[1])
+        unsent, never_built, running = exit_report(caplog.text)
+        assert running and unsent + never_built + running == 15, caplog.text
+        assert metrics.snapshot()["unsent_at_exit"] == unsent + never_built
 
 
 def oversize_for_stub(body):
@@ -244,12 +286,12 @@ class TestOneHotelsEventNeverCostsAnothers:
     def test_background_batch_refused_for_one_event(self, stub, recorded_signals, caplog):
         stub.reject = oversize_for_stub
         stub.delay = 0.2  # the first call holds the sender, so the next ten go as one batch
-        batch = [hotel_event("hotel-a", 1, "too big")] + [hotel_event("hotel-b", i) for i in range(2, 11)]
+        batch = [deleted(1, "hotel-a", "too big")] + [deleted(i, "hotel-b") for i in range(2, 11)]
         with background(stub):
             out = sender.get_sender()
-            out.submit([hotel_event("hotel-c", 0)])
+            submit(out, [deleted(0, "hotel-c")])
             wait_for(lambda: stub.requests)
-            out.submit(batch)
+            submit(out, batch)
             assert out.flush(10)
         assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests][:2] == [1, 10]
         assert [e["data"]["offer_id"] for e in stub.events() if e["channel"] == "hotel-b"] == list(range(2, 11))
@@ -318,7 +360,7 @@ class TestExitFlush:
         threading.Timer(1.0, setattr, (stub, "status", 200)).start()  # Pusher is back after 1 s
         with override_settings(**stub.settings(), OFFER_REALTIME={"DELIVERY": "background"}):  # default backoff
             out = sender.get_sender()
-            out.submit([deleted(i) for i in range(5)])
+            submit(out, [deleted(i) for i in range(5)])
             started = time.monotonic()
             out.shutdown(timeout=5)
             elapsed = time.monotonic() - started
@@ -333,7 +375,7 @@ class TestExitFlush:
         stub.status = 503
         with background(stub, RETRY_ATTEMPTS=100, RETRY_BASE_DELAY=0.05, RETRY_MAX_DELAY=0.1):
             out = sender.get_sender()
-            out.submit([deleted(i) for i in range(25)])
+            submit(out, [deleted(i) for i in range(25)])
             started = time.monotonic()
             out.shutdown(timeout=0.6)
             elapsed = time.monotonic() - started
@@ -344,15 +386,10 @@ class TestExitFlush:
         # On a busy machine one batch may still be in its (failing) HTTP call at the
         # deadline: it is reported apart, as of unknown outcome. Either way all 25 are
         # accounted for, and only the ones known unsent are counted as such.
-        report = re.search(
-            r"0 event\(s\) sent, 0 given up, (\d+) left unsent(?:; (\d+) event\(s\) in an HTTP call still running)?",
-            caplog.text,
-        )
-        assert report, caplog.text
-        unsent, running = int(report[1]), int(report[2] or 0)
-        assert unsent + running == 25
+        unsent, never_built, running = exit_report(caplog.text)
+        assert unsent + never_built + running == 25
         assert running <= 10  # at most one batch is in flight
-        assert metrics.snapshot()["unsent_at_exit"] == unsent
+        assert metrics.snapshot()["unsent_at_exit"] == unsent + never_built
 
     def test_the_report_counts_what_was_sent_and_given_up(self, stub, caplog):
         caplog.set_level(logging.INFO, logger="offer_realtime")
@@ -360,7 +397,7 @@ class TestExitFlush:
         stub.delay = 0.02
         with background(stub):
             out = sender.get_sender()
-            out.submit([deleted(i) for i in range(12)] + [hotel_event("hotel-a", 99, "too big")])
+            submit(out, [deleted(i) for i in range(12)] + [deleted(99, "hotel-a", "too big")])
             out.shutdown(timeout=5)
         assert len(stub.events()) == 12
         assert "12 event(s) sent, 1 given up, 0 left unsent" in caplog.text
@@ -369,12 +406,13 @@ class TestExitFlush:
         stub.delay = 1.0
         with background(stub, TIMEOUT=3):
             out = sender.get_sender()
-            out.submit([deleted(0)])
+            submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)
-            out.submit([deleted(i) for i in range(1, 15)])
+            submit(out, [deleted(i) for i in range(1, 15)])
             out.shutdown(timeout=0.2)
             out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
-        assert "0 event(s) sent, 0 given up, 14 left unsent; 1 event(s) in an HTTP call still running" in caplog.text
+        # Event 0 is in the stuck call; the 14 queued behind it were never taken, so never built.
+        assert exit_report(caplog.text) == (0, 14, 1)
 
 
 class TestFullQueue:
@@ -386,14 +424,14 @@ class TestFullQueue:
         stub.delay = 2.0
         with background(stub, QUEUE_SIZE=3, QUEUE_PUT_TIMEOUT=0.3):
             out = sender.get_sender()
-            out.submit([deleted(0)])
+            submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)  # the sender holds event 0 in its HTTP call
             started = time.monotonic()
-            out.submit([deleted(i) for i in range(1, 41)])  # 3 fit, 37 dropped
+            submit(out, [deleted(i) for i in range(1, 41)])  # 3 fit, 37 dropped
             elapsed = time.monotonic() - started
         assert 0.3 <= elapsed < 0.3 + 0.5
         assert metrics.snapshot()["dropped_queue_full"] == 37
-        assert caplog.text.count("Sender queue full (3 events): dropped offer-deleted") == 37
+        assert caplog.text.count("Sender queue full (3 offer changes): dropped the deleted event(s) for offer") == 37
 
     def test_deleting_many_offers_in_one_transaction_is_bounded(self, stub, transactional_db, hotel):
         import time
@@ -401,7 +439,7 @@ class TestFullQueue:
         Offer.objects.bulk_create([Offer(hotel=hotel, title=f"o{i}") for i in range(40)])
         stub.delay = 2.0
         with background(stub, QUEUE_SIZE=2, QUEUE_PUT_TIMEOUT=0.2):
-            sender.get_sender().submit([deleted(0)])
+            submit(sender.get_sender(), [deleted(0)])
             wait_for(lambda: stub.requests)
             started = time.monotonic()
             Offer.objects.filter(hotel=hotel).delete()

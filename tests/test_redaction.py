@@ -13,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from offer_realtime import events, metrics, sender, signals
+from offer_realtime.changes import Change
 from offer_realtime.redaction import redact, redact_exception
 from offer_realtime.sending import send_batch
 
@@ -72,7 +73,7 @@ def test_a_refused_connection_is_logged_and_signalled_without_the_signed_url(ref
 def test_the_background_sender_logs_no_signed_url(refused_port, failures, caplog):
     metrics.reset()
     with unreachable(refused_port, DELIVERY="background", RETRY_ATTEMPTS=2, RETRY_BASE_DELAY=0.01):
-        sender.get_sender().submit([events.offer_deleted("hotel-a", 1, "t")])
+        sender.get_sender().submit_changes([Change.deleted(1, title="t", channel="hotel-a")], "default")
         assert sender.get_sender().flush(5)
     sender.reset_sender()
     assert metrics.snapshot()["given_up"] == 1

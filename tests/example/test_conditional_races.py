@@ -56,13 +56,28 @@ PAIRS = int(os.environ.get("OFFER_ETAG_PAIRS", "20"))
 JPEG = image_bytes("JPEG", (32, 32))
 
 
+#: Holds each unlocked read until the pair's other request has read too: the window an
+#: unlocked comparison leaves open is then always hit, not only when the threads happen
+#: to interleave (on a busy machine one request could finish before the other began).
+_BOTH_READ = threading.Barrier(2, timeout=5)
+
+
+def _read_unlocked(view: Any, instance: Any) -> Any:
+    row = view.get_queryset().get(pk=instance.pk)
+    try:
+        _BOTH_READ.wait()
+    except threading.BrokenBarrierError:  # the other request did not get here: no race this time
+        _BOTH_READ.reset()
+    return row
+
+
 class UnlockedOfferViewSet(StaffOfferViewSet):
     """Test-only: the ETag is compared with the row read afresh but NOT locked (the race window reopens)."""
 
     serializer_checks_precondition = False
 
     def lock_object(self, instance: Any) -> Any:
-        return self.get_queryset().get(pk=instance.pk)
+        return _read_unlocked(self, instance)
 
 
 class PlainOfferSerializer(serializers.ModelSerializer):
@@ -87,7 +102,7 @@ class GenericUnlockedOfferViewSet(GenericOfferViewSet):
     """Test-only: as above, the row read afresh but NOT locked."""
 
     def lock_object(self, instance: Any) -> Any:
-        return self.get_queryset().get(pk=instance.pk)
+        return _read_unlocked(self, instance)
 
 
 _router = SimpleRouter(use_regex_path=False)
