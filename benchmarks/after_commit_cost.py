@@ -69,8 +69,11 @@ def main() -> None:
     print(f"\nOffer.save() in ms (autocommit, PostgreSQL, null backend), {args.saves} saves per mode:\n")
     common.print_table(
         ["mode", "median", "p99", "added to the median"],
-        [[mode, s["median"], s["p99"], "—" if mode == "off" else f"{s['median'] - base['median']:+.2f} ms"]
-         for mode in MODES for s in [common.summarize(timings[mode])]],
+        [
+            [mode, s["median"], s["p99"], "—" if mode == "off" else f"{s['median'] - base['median']:+.2f} ms"]
+            for mode in MODES
+            for s in [common.summarize(timings[mode])]
+        ],
     )
 
 

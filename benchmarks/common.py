@@ -198,13 +198,22 @@ class DjangoServer(ManagedProcess):
     ) -> None:
         self.port = free_port()
         command = [
-            sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
-            "--bind", f"{LOOPBACK}:{self.port}",
-            "--workers", str(workers),
-            "--worker-class", "sync",
-            "--timeout", "60",
-            "--graceful-timeout", "5",
-            "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "example_project.wsgi:application",
+            "--bind",
+            f"{LOOPBACK}:{self.port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+            "--log-level",
+            "warning",
         ]
         root = REPO if tree is None else Path(tree).resolve()
         super().__init__(name, command, env=django_env(tree=tree, **(env or {})), cwd=root / "example_project")
@@ -222,11 +231,19 @@ class DjangoServer(ManagedProcess):
 class TaskWorker(ManagedProcess):
     """``manage.py db_worker`` (django-tasks-db) for the ``task`` delivery mode."""
 
-    def __init__(self, name: str, *, queue: str = "default", interval: float = 1.0,
-                 env: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, name: str, *, queue: str = "default", interval: float = 1.0, env: Mapping[str, Any] | None = None
+    ) -> None:
         command = [
-            sys.executable, str(EXAMPLE / "manage.py"), "db_worker",
-            "--queue-name", queue, "--interval", str(interval), "--no-startup-delay", "--no-reload",
+            sys.executable,
+            str(EXAMPLE / "manage.py"),
+            "db_worker",
+            "--queue-name",
+            queue,
+            "--interval",
+            str(interval),
+            "--no-startup-delay",
+            "--no-reload",
         ]
         super().__init__(name, command, env=django_env(**(env or {})), cwd=EXAMPLE)
         time.sleep(0.5)
@@ -240,8 +257,15 @@ class DelayProxy(ManagedProcess):
         self.port = free_port()
         self.delay_ms = delay_ms
         command = [
-            sys.executable, str(BENCH_DIR / "delay_proxy.py"), "--watch-stdin",
-            "--listen-port", str(self.port), "--target-port", str(target_port), "--delay-ms", str(delay_ms),
+            sys.executable,
+            str(BENCH_DIR / "delay_proxy.py"),
+            "--watch-stdin",
+            "--listen-port",
+            str(self.port),
+            "--target-port",
+            str(target_port),
+            "--delay-ms",
+            str(delay_ms),
         ]
         super().__init__("delay-proxy", command, env=os.environ)
         _wait_tcp(self.port, self, timeout=10.0)
@@ -264,7 +288,11 @@ def prepare_database() -> str:
         conn.execute(f'CREATE DATABASE "{name}"')
     result = subprocess.run(
         [sys.executable, str(EXAMPLE / "manage.py"), "migrate", "--noinput", "-v", "0"],
-        cwd=EXAMPLE, env=django_env(), capture_output=True, text=True, timeout=300,
+        cwd=EXAMPLE,
+        env=django_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if result.returncode:
         raise HarnessError(f"migrate failed:\n{result.stdout}\n{result.stderr}")

@@ -43,18 +43,36 @@ from django.test.utils import (  # noqa: E402
 )
 
 BAD_VALUES = {
-    "ENABLED": ["maybe", None, 2], "MODEL": [5, None, ""], "SERIALIZER": [None, 3, ""],
-    "HOTEL_SLUG": [["hotel", "slug"], None, "hotel..slug"], "PHOTO_FIELD": [3, None, ""],
-    "CHANNEL": [None, 7, ""], "BACKEND": [42, ["pusher"]], "TIMEOUT": ["3s", None, 0, -1, float("nan")],
-    "IGNORE_FIELDS": [None, "updated_at", 5], "MAX_PAYLOAD_BYTES": ["10 KB", None, 0],
-    "SOCKET_ID_HEADER": [b"X", None, ""], "USER_HOTEL_SLUG": [{"a": 1}, None, ""],
-    "DELIVERY": [["inline"], None, 5], "QUEUE_SIZE": ["many", None, 0], "QUEUE_PUT_TIMEOUT": [[], None, -1],
-    "RETRY_ATTEMPTS": [2.5, None, "five"], "RETRY_BASE_DELAY": ["soon", None, -1], "RETRY_MAX_DELAY": [None, "x"],
-    "FLUSH_TIMEOUT": [{}, None], "TASK_BACKEND": [None, 7], "TASK_QUEUE": [7, None],
-    "PRESENCE_USER": [5, ["a.b"]], "PHOTO_URL": [5, ["a.b"]],
+    "ENABLED": ["maybe", None, 2],
+    "MODEL": [5, None, ""],
+    "SERIALIZER": [None, 3, ""],
+    "HOTEL_SLUG": [["hotel", "slug"], None, "hotel..slug"],
+    "PHOTO_FIELD": [3, None, ""],
+    "CHANNEL": [None, 7, ""],
+    "BACKEND": [42, ["pusher"]],
+    "TIMEOUT": ["3s", None, 0, -1, float("nan")],
+    "IGNORE_FIELDS": [None, "updated_at", 5],
+    "MAX_PAYLOAD_BYTES": ["10 KB", None, 0],
+    "SOCKET_ID_HEADER": [b"X", None, ""],
+    "USER_HOTEL_SLUG": [{"a": 1}, None, ""],
+    "DELIVERY": [["inline"], None, 5],
+    "QUEUE_SIZE": ["many", None, 0],
+    "QUEUE_PUT_TIMEOUT": [[], None, -1],
+    "RETRY_ATTEMPTS": [2.5, None, "five"],
+    "RETRY_BASE_DELAY": ["soon", None, -1],
+    "RETRY_MAX_DELAY": [None, "x"],
+    "FLUSH_TIMEOUT": [{}, None],
+    "TASK_BACKEND": [None, 7],
+    "TASK_QUEUE": [7, None],
+    "PRESENCE_USER": [5, ["a.b"]],
+    "PHOTO_URL": [5, ["a.b"]],
 }
-BAD_PUSHER = {"PUSHER_PORT": ["abc", 0, 70000], "PUSHER_APP_ID": ["app-1", {"id": 1}], "PUSHER_KEY": [5],
-              "PUSHER_SSL": ["maybe", None]}
+BAD_PUSHER = {
+    "PUSHER_PORT": ["abc", 0, 70000],
+    "PUSHER_APP_ID": ["app-1", {"id": 1}],
+    "PUSHER_KEY": [5],
+    "PUSHER_SSL": ["maybe", None],
+}
 
 
 class Rollback(Exception):
@@ -71,10 +89,17 @@ def measure_settings(hotel) -> None:
 
     total = load_raised = save_raised = named = 0
     ids: set[str] = set()
-    cases = [({"OFFER_REALTIME": {key: v}}, f"OFFER_REALTIME['{key}']") for key, values in BAD_VALUES.items()
-             if key in DEFAULTS for v in values]
-    cases += [({"PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", key: v}, key)
-              for key, values in BAD_PUSHER.items() for v in values]
+    cases = [
+        ({"OFFER_REALTIME": {key: v}}, f"OFFER_REALTIME['{key}']")
+        for key, values in BAD_VALUES.items()
+        if key in DEFAULTS
+        for v in values
+    ]
+    cases += [
+        ({"PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", key: v}, key)
+        for key, values in BAD_PUSHER.items()
+        for v in values
+    ]
     for overrides, name in cases:
         total += 1
         override = override_settings(**overrides)
@@ -115,18 +140,28 @@ def measure_auth() -> None:
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(user)
     url = "/realtime/pusher/auth/"
-    conf = {"OFFER_REALTIME": {"CHANNEL": "private-hotel-{hotel_slug}", "USER_HOTEL_SLUG": "username"},
-            "ROOT_URLCONF": "tests.urls", "PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s"}
+    conf = {
+        "OFFER_REALTIME": {"CHANNEL": "private-hotel-{hotel_slug}", "USER_HOTEL_SLUG": "username"},
+        "ROOT_URLCONF": "tests.urls",
+        "PUSHER_APP_ID": "1",
+        "PUSHER_KEY": "k",
+        "PUSHER_SECRET": "s",
+    }
     good = {"socket_id": "1.2", "channel_name": "private-hotel-killarney"}
     print("\n### b, c. Channel authorization\n")
     row("request", "answers")
     row("---", "---")
     with override_settings(**conf):
-        statuses = [client.post(url, {**good, field: bad}, format="json").status_code
-                    for field in good for bad in (123.456, 7, ["1.2"], {"id": "1.2"}, None, True)]
+        statuses = [
+            client.post(url, {**good, field: bad}, format="json").status_code
+            for field in good
+            for bad in (123.456, 7, ["1.2"], {"id": "1.2"}, None, True)
+        ]
         row("`socket_id`/`channel_name` a JSON number, list, object, null or bool (12)", summary(statuses))
-        statuses = [client.post(url, {**good, "socket_id": s}).status_code
-                    for s in ("1.2.3", " 1.2", "1.2\n", "\u0661.\u0662", "1" * 200 + ".2")]
+        statuses = [
+            client.post(url, {**good, "socket_id": s}).status_code
+            for s in ("1.2.3", " 1.2", "1.2\n", "\u0661.\u0662", "1" * 200 + ".2")
+        ]
         row("malformed socket id in a form (5)", summary(statuses))
         saved = APIView.parser_classes
         APIView.parser_classes = [JSONParser]  # what DEFAULT_PARSER_CLASSES = [JSONParser] does at import
@@ -181,9 +216,17 @@ def measure_redaction_and_noise() -> None:
         errors.append(str(error))
 
     signals.broadcast_failed.connect(on_failed)
-    with captured() as records, override_settings(
-        PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1", PUSHER_PORT=port,
-        PUSHER_SSL=False, OFFER_REALTIME={"DELIVERY": "inline"},
+    with (
+        captured() as records,
+        override_settings(
+            PUSHER_APP_ID="1",
+            PUSHER_KEY="k",
+            PUSHER_SECRET="s",
+            PUSHER_HOST="127.0.0.1",
+            PUSHER_PORT=port,
+            PUSHER_SSL=False,
+            OFFER_REALTIME={"DELIVERY": "inline"},
+        ),
     ):
         send_batch([events.offer_deleted("hotel-a", i, "t") for i in range(3)])
         send_batch([events.offer_deleted("hotel-a", 9, "t")])
@@ -193,8 +236,10 @@ def measure_redaction_and_noise() -> None:
     row("measure", "count")
     row("---", "---")
     row(f"log lines with a signed query string, of {len(records)} after a refused connection", len(signed))
-    row(f"signal errors with a signed query string, of {len(errors)}",
-        sum("auth_signature=" in e and "auth_signature=[" not in e for e in errors))
+    row(
+        f"signal errors with a signed query string, of {len(errors)}",
+        sum("auth_signature=" in e and "auth_signature=[" not in e for e in errors),
+    )
     with captured() as records:
         for _ in range(100):
             APIClient().get("/api/staff/hotel/killarney/offers/", HTTP_X_PUSHER_SOCKET_ID="evil")

@@ -76,15 +76,27 @@ def main() -> None:
             for process in [*servers.values(), *workers]:
                 process.stop()
 
-    print(f"\nCommit -> pusher-js receipt in ms, {args.rounds} POSTs and {args.rounds} PATCHes per mode, "
-          "loopback, no injected delay:\n")
+    print(
+        f"\nCommit -> pusher-js receipt in ms, {args.rounds} POSTs and {args.rounds} PATCHes per mode, "
+        "loopback, no injected delay:\n"
+    )
     rows = []
     for variant in VARIANTS:
         s = common.summarize(latencies[variant])
         target = "<= 20 ms median" if variant in ("inline", "background") else "—"
         met = "met" if s["median"] <= 20 else "MISSED"
-        rows.append([names[variant], s["n"], s["median"], s["p99"], s["max"], target,
-                     met if target != "—" else "—", lost[variant]])
+        rows.append(
+            [
+                names[variant],
+                s["n"],
+                s["median"],
+                s["p99"],
+                s["max"],
+                target,
+                met if target != "—" else "—",
+                lost[variant],
+            ]
+        )
     common.print_table(["mode", "events", "median", "p99", "max", "target", "result", "not received"], rows)
 
 
@@ -96,16 +108,34 @@ def _run(subscriber, servers, tokens, slugs, channels, args, rng):
     for round_no in range(total):
         for variant in common.shuffled(list(VARIANTS), rng):
             port, token, slug = servers[variant].port, tokens[variant], slugs[variant]
-            status, offer, _ = common.call(port, "POST", common.offers_path(slug), token,
-                                           common.new_offer_body(f"Offer {round_no}"))
+            status, offer, _ = common.call(
+                port, "POST", common.offers_path(slug), token, common.new_offer_body(f"Offer {round_no}")
+            )
             assert status == 201, (status, offer)
-            _record(subscriber, channels[variant], "offer-created", offer["id"], round_no >= args.warmup,
-                    latencies[variant], lost, variant)
-            status, _, _ = common.call(port, "PATCH", common.offers_path(slug, offer["id"]), token,
-                                       {"title": f"Changed {round_no}"})
+            _record(
+                subscriber,
+                channels[variant],
+                "offer-created",
+                offer["id"],
+                round_no >= args.warmup,
+                latencies[variant],
+                lost,
+                variant,
+            )
+            status, _, _ = common.call(
+                port, "PATCH", common.offers_path(slug, offer["id"]), token, {"title": f"Changed {round_no}"}
+            )
             assert status == 200, status
-            _record(subscriber, channels[variant], "offer-updated", offer["id"], round_no >= args.warmup,
-                    latencies[variant], lost, variant)
+            _record(
+                subscriber,
+                channels[variant],
+                "offer-updated",
+                offer["id"],
+                round_no >= args.warmup,
+                latencies[variant],
+                lost,
+                variant,
+            )
         if round_no % 20 == 19:
             print(f"  round {round_no + 1}/{total} ({time.monotonic() - started:.0f} s)", flush=True)
     return latencies, lost
@@ -123,8 +153,12 @@ def _record(subscriber, channel, name, offer_id, measured, latencies, lost, vari
 def _wait_event(subscriber, channel, name, offer_id, timeout=10.0):
     def find(messages):
         for m in reversed(messages):
-            if (m.get("type") == "event" and m["channel"] == channel and m["event"] == name
-                    and common.event_offer_id(m) == offer_id):
+            if (
+                m.get("type") == "event"
+                and m["channel"] == channel
+                and m["event"] == name
+                and common.event_offer_id(m) == offer_id
+            ):
                 return m
         return None
 

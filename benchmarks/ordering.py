@@ -44,8 +44,12 @@ def main() -> None:
     parser.add_argument("--latency-rounds", type=int, default=100, help="POST + PATCH per latency variant")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--lock-iterations", type=int, default=2000)
-    parser.add_argument("--delay-ms", type=float, default=30.0,
-                        help="ghost part: delay between the app and soketi, as to a remote Pusher (0: none)")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=30.0,
+        help="ghost part: delay between the app and soketi, as to a remote Pusher (0: none)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -66,11 +70,15 @@ def main() -> None:
         servers: dict = {}
         try:
             for on, slug in ghost_slugs.items():
-                servers[slug] = common.DjangoServer(f"server-{slug}", workers=2, env={
-                    **remote, "OFFER_REALTIME_DELIVERY": "background", "BENCH_ORDERING": int(on)})
+                servers[slug] = common.DjangoServer(
+                    f"server-{slug}",
+                    workers=2,
+                    env={**remote, "OFFER_REALTIME_DELIVERY": "background", "BENCH_ORDERING": int(on)},
+                )
             for (mode, on), slug in latency_slugs.items():
-                servers[slug] = common.DjangoServer(f"server-{slug}", env={
-                    **pusher, "OFFER_REALTIME_DELIVERY": mode, "BENCH_ORDERING": int(on)})
+                servers[slug] = common.DjangoServer(
+                    f"server-{slug}", env={**pusher, "OFFER_REALTIME_DELIVERY": mode, "BENCH_ORDERING": int(on)}
+                )
             channels = [f"hotel-{slug}" for slug in servers]
             with common.Subscriber(soketi, channels) as subscriber:
                 for channel in channels:
@@ -81,18 +89,29 @@ def main() -> None:
             for process in [*servers.values(), *([proxy] if proxy else [])]:
                 process.stop()
 
-    print(f"\n1. Ghosts on the real public view: a manage.py shell script edits {args.offers} offers, each deleted "
-          f"through the API (gunicorn, 2 workers) right after; {args.delay_ms:g} ms between the app and soketi; "
-          f"{args.rounds} rounds per variant:\n")
+    print(
+        f"\n1. Ghosts on the real public view: a manage.py shell script edits {args.offers} offers, each deleted "
+        f"through the API (gunicorn, 2 workers) right after; {args.delay_ms:g} ms between the app and soketi; "
+        f"{args.rounds} rounds per variant:\n"
+    )
     rows = []
     for on in (True, False):
         per_round = ghosts[on]
-        rows.append(["on" if on else "off", len(per_round), sum(per_round), sum(1 for g in per_round if g),
-                     f"{sum(per_round) / (len(per_round) * args.offers):.1%}"])
+        rows.append(
+            [
+                "on" if on else "off",
+                len(per_round),
+                sum(per_round),
+                sum(1 for g in per_round if g),
+                f"{sum(per_round) / (len(per_round) * args.offers):.1%}",
+            ]
+        )
     common.print_table(["ORDERING", "rounds", "ghosts", "rounds with a ghost", "ghosts per deleted offer"], rows)
 
-    print(f"\n2. Commit -> pusher-js receipt in ms, {args.latency_rounds} POSTs and {args.latency_rounds} PATCHes per "
-          "variant, one writer (no contention):\n")
+    print(
+        f"\n2. Commit -> pusher-js receipt in ms, {args.latency_rounds} POSTs and {args.latency_rounds} PATCHes per "
+        "variant, one writer (no contention):\n"
+    )
     rows = []
     for mode in MODES:
         for on in (True, False):
@@ -152,25 +171,40 @@ def _ghost_rounds(subscriber, servers, tokens, slugs, pusher, args, rng) -> dict
             port, channel = servers[slug].port, f"hotel-{slug}"
             ids = []
             for n in range(args.offers):
-                status, offer, _ = common.call(port, "POST", common.offers_path(slug), token,
-                                               common.new_offer_body(f"Flash sale {n}"))
+                status, offer, _ = common.call(
+                    port, "POST", common.offers_path(slug), token, common.new_offer_body(f"Flash sale {n}")
+                )
                 assert status == 201, (status, offer)
                 ids.append(offer["id"])
             _wait_all(subscriber, channel, "offer-created", ids)
-            env = common.django_env(**pusher, BENCH_REALTIME_ENABLED=1, OFFER_REALTIME_DELIVERY="background",
-                                    BENCH_ORDERING=int(on))
+            env = common.django_env(
+                **pusher, BENCH_REALTIME_ENABLED=1, OFFER_REALTIME_DELIVERY="background", BENCH_ORDERING=int(on)
+            )
             script = subprocess.run(
-                [sys.executable, str(common.EXAMPLE / "manage.py"), "shell", "-v", "0", "-c",
-                 SCRIPT.format(ids=ids, port=port, slug=slug, token=token)],
-                cwd=common.EXAMPLE, env=env, capture_output=True, text=True, timeout=120, check=False,
+                [
+                    sys.executable,
+                    str(common.EXAMPLE / "manage.py"),
+                    "shell",
+                    "-v",
+                    "0",
+                    "-c",
+                    SCRIPT.format(ids=ids, port=port, slug=slug, token=token),
+                ],
+                cwd=common.EXAMPLE,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
             )
             assert script.returncode == 0, script.stdout + script.stderr
             _wait_all(subscriber, channel, "offer-deleted", ids)
             time.sleep(0.5)  # the script has exited (its sender flushed): its last events are on their way
             view = PublicView([], fetch=list)
             wanted = set(ids)
-            view.apply_all(m for m in subscriber.events
-                           if m["channel"] == channel and common.event_offer_id(m) in wanted)
+            view.apply_all(
+                m for m in subscriber.events if m["channel"] == channel and common.event_offer_id(m) in wanted
+            )
             ghosts[on].append(len(set(view.shown()) & wanted))
         print(f"  ghost round {round_no + 1}/{args.rounds} ({time.monotonic() - started:.0f} s)", flush=True)
     return ghosts
@@ -180,8 +214,11 @@ def _wait_all(subscriber, channel, name, ids, timeout=30.0) -> None:
     wanted = set(ids)
 
     def find(messages):
-        seen = {common.event_offer_id(m) for m in messages
-                if m.get("type") == "event" and m["channel"] == channel and m["event"] == name}
+        seen = {
+            common.event_offer_id(m)
+            for m in messages
+            if m.get("type") == "event" and m["channel"] == channel and m["event"] == name
+        }
         return True if wanted <= seen else None
 
     subscriber.wait_for(find, timeout, f"{name} of {len(ids)} offers")
@@ -195,14 +232,16 @@ def _latency_rounds(subscriber, servers, tokens, slugs, args, rng) -> dict:
         for variant in common.shuffled(list(slugs), rng):
             slug = slugs[variant]
             port, token, channel = servers[slug].port, tokens[slug], f"hotel-{slug}"
-            status, offer, _ = common.call(port, "POST", common.offers_path(slug), token,
-                                           common.new_offer_body(f"Offer {round_no}"))
+            status, offer, _ = common.call(
+                port, "POST", common.offers_path(slug), token, common.new_offer_body(f"Offer {round_no}")
+            )
             assert status == 201, (status, offer)
             event = _wait_event(subscriber, channel, "offer-created", offer["id"])
             if round_no >= args.warmup:
                 latencies[variant].append(event["received_at_ms"] - common.changed_at_ms(event))
-            status, _, _ = common.call(port, "PATCH", common.offers_path(slug, offer["id"]), token,
-                                       {"title": f"Changed {round_no}"})
+            status, _, _ = common.call(
+                port, "PATCH", common.offers_path(slug, offer["id"]), token, {"title": f"Changed {round_no}"}
+            )
             assert status == 200, status
             event = _wait_event(subscriber, channel, "offer-updated", offer["id"])
             if round_no >= args.warmup:
@@ -215,8 +254,12 @@ def _latency_rounds(subscriber, servers, tokens, slugs, args, rng) -> dict:
 def _wait_event(subscriber, channel, name, offer_id, timeout=10.0):
     def find(messages):
         for m in reversed(messages):
-            if (m.get("type") == "event" and m["channel"] == channel and m["event"] == name
-                    and common.event_offer_id(m) == offer_id):
+            if (
+                m.get("type") == "event"
+                and m["channel"] == channel
+                and m["event"] == name
+                and common.event_offer_id(m) == offer_id
+            ):
                 return m
         return None
 

@@ -43,8 +43,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--offers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=4)
-    parser.add_argument("--baseline-tree", type=Path, action="append", default=[],
-                        help="another checkout whose code runs as one more server, 'with offer_realtime (<its name>)'")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout whose code runs as one more server, 'with offer_realtime (<its name>)'",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     trees = {f"{WITH} ({tree.name})": tree for tree in args.baseline_tree}
@@ -91,10 +96,17 @@ def main() -> None:
     for variant in variants:
         s = common.summarize(timings[variant])
         first = variant == WITHOUT
-        rows.append([variant, s["median"], s["p99"], s["max"],
-                     "—" if first else f"{common.percent_over(s['median'], base['median']):+.1f} %",
-                     "—" if first else f"{spread:.1f} %",
-                     "—" if first else f"{common.percent_over(s['p99'], base['p99']):+.1f} %"])
+        rows.append(
+            [
+                variant,
+                s["median"],
+                s["p99"],
+                s["max"],
+                "—" if first else f"{common.percent_over(s['median'], base['median']):+.1f} %",
+                "—" if first else f"{spread:.1f} %",
+                "—" if first else f"{common.percent_over(s['p99'], base['p99']):+.1f} %",
+            ]
+        )
     common.print_table(
         ["server", "median", "p99", "max", "median vs without", "without-vs-without spread", "p99 vs without"], rows
     )

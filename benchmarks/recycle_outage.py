@@ -51,13 +51,25 @@ def main() -> None:
     with Soketi() as soketi, Subscriber(soketi, ["hotel-recycle"]) as subscriber, FaultyProxy(soketi.port) as proxy:
         subscriber.wait_subscribed("hotel-recycle")
         env = {
-            "DATABASE_URL": database_url, "OFFER_REALTIME_DELIVERY": "background", "DJANGO_DEBUG": "0",
+            "DATABASE_URL": database_url,
+            "OFFER_REALTIME_DELIVERY": "background",
+            "DJANGO_DEBUG": "0",
             **{k: "false" if v is False else str(v) for k, v in soketi.pusher_settings().items()},
             "PUSHER_PORT": str(proxy.port),
         }
-        gunicorn_args = ["--workers", str(args.workers), "--max-requests", str(args.max_requests),
-                         "--max-requests-jitter", str(args.jitter), "--graceful-timeout", "30", "--timeout", "60",
-                         *(["--preload"] if args.preload else [])]
+        gunicorn_args = [
+            "--workers",
+            str(args.workers),
+            "--max-requests",
+            str(args.max_requests),
+            "--max-requests-jitter",
+            str(args.jitter),
+            "--graceful-timeout",
+            "30",
+            "--timeout",
+            "60",
+            *(["--preload"] if args.preload else []),
+        ]
         server = GunicornServer(env, gunicorn_args).start()
         waits, titles = [], []
         timer = threading.Timer(args.outage, proxy.set_mode, ("pass",))
@@ -68,8 +80,12 @@ def main() -> None:
                     timer.start()
                 title = f"recycle {i}"
                 started = time.monotonic()
-                status, _ = server.request("POST", "/api/staff/hotel/recycle/offers/", token=token,
-                                           body={"title": title, "short_description": "x"})
+                status, _ = server.request(
+                    "POST",
+                    "/api/staff/hotel/recycle/offers/",
+                    token=token,
+                    body={"title": title, "short_description": "x"},
+                )
                 waits.append(time.monotonic() - started)
                 if status == 201:
                     titles.append(title)
@@ -83,19 +99,28 @@ def main() -> None:
                 break
             time.sleep(0.2)
         received = {e["data"]["offer"]["title"] for e in subscriber.events}
-    reports = [line.split(" offer_realtime ", 1)[-1] for line in server.output.splitlines()
-               if "Sender stopped" in line or "Exiting with" in line]
+    reports = [
+        line.split(" offer_realtime ", 1)[-1]
+        for line in server.output.splitlines()
+        if "Sender stopped" in line or "Exiting with" in line
+    ]
     lost = len(set(titles) - received)
-    common.print_table(["measure", "value"], [
-        ["gunicorn", f"{args.workers} worker(s), --max-requests {args.max_requests}, jitter {args.jitter}"
-                     + (", --preload" if args.preload else "")],
-        ["database", database_url.split(":", 1)[0]],
-        ["outage", f"{args.outage:g} s, after {args.before} writes"],
-        ["writes succeeded", f"{len(titles)}/{args.writes}"],
-        ["events lost", f"{lost}/{len(titles)}"],
-        ["longest write", f"{max(waits):.2f} s"],
-        ["exit reports", len(reports)],
-    ])
+    common.print_table(
+        ["measure", "value"],
+        [
+            [
+                "gunicorn",
+                f"{args.workers} worker(s), --max-requests {args.max_requests}, jitter {args.jitter}"
+                + (", --preload" if args.preload else ""),
+            ],
+            ["database", database_url.split(":", 1)[0]],
+            ["outage", f"{args.outage:g} s, after {args.before} writes"],
+            ["writes succeeded", f"{len(titles)}/{args.writes}"],
+            ["events lost", f"{lost}/{len(titles)}"],
+            ["longest write", f"{max(waits):.2f} s"],
+            ["exit reports", len(reports)],
+        ],
+    )
     for line in reports:
         print("  ", line.strip())
 

@@ -55,8 +55,9 @@ def main() -> None:
     common.close_db_connections()
 
     jobs = [("POST", HOTELS[i % len(HOTELS)], None) for i in range(args.writes - patches)]
-    jobs += [("PATCH", HOTELS[i % len(HOTELS)], existing[HOTELS[i % len(HOTELS)]][i // len(HOTELS)])
-             for i in range(patches)]
+    jobs += [
+        ("PATCH", HOTELS[i % len(HOTELS)], existing[HOTELS[i % len(HOTELS)]][i // len(HOTELS)]) for i in range(patches)
+    ]
     rng.shuffle(jobs)
 
     channels = [f"hotel-{slug}" for slug in HOTELS]
@@ -89,13 +90,15 @@ def _load(port, tokens, jobs, concurrency):
         method, slug, offer_id = job
         token = tokens[slug]
         if method == "POST":
-            status, data, seconds = common.call(port, "POST", common.offers_path(slug), token,
-                                                common.new_offer_body("Load offer"))
+            status, data, seconds = common.call(
+                port, "POST", common.offers_path(slug), token, common.new_offer_body("Load offer")
+            )
             offer_id = data["id"] if status == 201 else None
             ok = status == 201
         else:
-            status, _, seconds = common.call(port, "PATCH", common.offers_path(slug, offer_id), token,
-                                             {"title": f"Load change {offer_id}"})
+            status, _, seconds = common.call(
+                port, "PATCH", common.offers_path(slug, offer_id), token, {"title": f"Load change {offer_id}"}
+            )
             ok = status == 200
         with lock:
             results.append((method, slug, offer_id, ok, status, seconds * 1000))
@@ -148,22 +151,27 @@ def _report(args, results, expected, received, started, writes_done, last_ms):
     write_wall = writes_done - started
     last_event_s = last_ms / 1000 - started
 
-    print(f"\n{len(results)} writes ({sum(r[0] == 'POST' for r in results)} POST, "
-          f"{sum(r[0] == 'PATCH' for r in results)} PATCH) with {args.concurrency} concurrent clients; "
-          f"gunicorn {args.workers} workers, DELIVERY='task', {args.task_workers} db_worker processes:\n")
-    common.print_table(["measure", "value"], [
-        ["writes succeeded", f"{len(ok)}/{len(results)}" + (f" (failed: {dict(failed)})" if failed else "")],
-        ["write wall time", f"{write_wall:.1f} s ({len(results) / write_wall:.0f} writes/s)"],
-        ["write latency median / p99", f"{latency['median']:.0f} / {latency['p99']:.0f} ms"],
-        ["first write -> last event received", f"{last_event_s:.1f} s"],
-        ["events expected", len(expected)],
-        ["events received (before dedupe)", len(received)],
-        ["duplicates before dedupe (same event_id)", duplicates],
-        ["distinct events after dedupe", len(distinct_ids)],
-        ["lost (a write's event never arrived)", lost],
-        ["writes with more than one distinct event", multiple],
-        ["unexpected events", unexpected],
-    ])
+    print(
+        f"\n{len(results)} writes ({sum(r[0] == 'POST' for r in results)} POST, "
+        f"{sum(r[0] == 'PATCH' for r in results)} PATCH) with {args.concurrency} concurrent clients; "
+        f"gunicorn {args.workers} workers, DELIVERY='task', {args.task_workers} db_worker processes:\n"
+    )
+    common.print_table(
+        ["measure", "value"],
+        [
+            ["writes succeeded", f"{len(ok)}/{len(results)}" + (f" (failed: {dict(failed)})" if failed else "")],
+            ["write wall time", f"{write_wall:.1f} s ({len(results) / write_wall:.0f} writes/s)"],
+            ["write latency median / p99", f"{latency['median']:.0f} / {latency['p99']:.0f} ms"],
+            ["first write -> last event received", f"{last_event_s:.1f} s"],
+            ["events expected", len(expected)],
+            ["events received (before dedupe)", len(received)],
+            ["duplicates before dedupe (same event_id)", duplicates],
+            ["distinct events after dedupe", len(distinct_ids)],
+            ["lost (a write's event never arrived)", lost],
+            ["writes with more than one distinct event", multiple],
+            ["unexpected events", unexpected],
+        ],
+    )
     met = lost == 0 and multiple == 0 and unexpected == 0 and len(ok) == len(results)
     print(f"\nTarget: every event delivered exactly once after dedupe, none lost: {'met' if met else 'MISSED'}.")
 

@@ -47,8 +47,9 @@ def build_events(channel: str, offers: list):
 
     now = datetime.datetime.now(datetime.timezone.utc)
     return [
-        events.with_identity(events.offer_created(channel, offer.pk, OfferStaffSerializer(offer).data),
-                             str(uuid.uuid4()), now)
+        events.with_identity(
+            events.offer_created(channel, offer.pk, OfferStaffSerializer(offer).data), str(uuid.uuid4()), now
+        )
         for offer in offers
     ]
 
@@ -66,8 +67,15 @@ def committed_changes(offers: list):
 def _client(target):
     import pusher
 
-    return pusher.Pusher(app_id=target["PUSHER_APP_ID"], key=target["PUSHER_KEY"], secret=target["PUSHER_SECRET"],
-                         host=target["PUSHER_HOST"], port=target["PUSHER_PORT"], ssl=False, timeout=10)
+    return pusher.Pusher(
+        app_id=target["PUSHER_APP_ID"],
+        key=target["PUSHER_KEY"],
+        secret=target["PUSHER_SECRET"],
+        host=target["PUSHER_HOST"],
+        port=target["PUSHER_PORT"],
+        ssl=False,
+        timeout=10,
+    )
 
 
 def send_seed_new_client(target, batch) -> None:
@@ -88,8 +96,7 @@ def send_batched(target, changes) -> None:
     sender to read, build and send them all."""
     from offer_realtime.sender import BackgroundSender
 
-    sender = BackgroundSender(queue_size=len(changes) + 1, put_timeout=1.0, attempts=5, base_delay=0.1,
-                              max_delay=1.0)
+    sender = BackgroundSender(queue_size=len(changes) + 1, put_timeout=1.0, attempts=5, base_delay=0.1, max_delay=1.0)
     try:
         sender.submit_changes(changes, "default")
         if not sender.flush(timeout=120):
@@ -114,8 +121,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1000, help="events per variant per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=2)
-    parser.add_argument("--delay-ms", type=float, default=0.0,
-                        help="hold every HTTP call this long on its way to soketi (a hosted cluster's distance)")
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=0.0,
+        help="hold every HTTP call this long on its way to soketi (a hosted cluster's distance)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -156,19 +167,41 @@ def main() -> None:
 
     seed = statistics.median(rates["seed, one shared client"])
     seed_new = statistics.median(rates["seed, new client per event"])
-    print(f"\nEvents per second delivered to a pusher-js subscriber, {args.events} events per variant per round, "
-          f"median (min-max) of {args.rounds} rounds:\n")
+    print(
+        f"\nEvents per second delivered to a pusher-js subscriber, {args.events} events per variant per round, "
+        f"median (min-max) of {args.rounds} rounds:\n"
+    )
     rows = []
     for variant in VARIANTS:
         median = statistics.median(rates[variant])
-        rows.append([variant, f"{median:.0f}", f"{min(rates[variant]):.0f}-{max(rates[variant]):.0f}",
-                     f"{statistics.median(send_rates[variant]):.0f}",
-                     f"{median / seed_new:.1f}x", f"{median / seed:.1f}x", missing[variant]])
-    common.print_table(["variant", "events/s", "range", "HTTP-side events/s", "vs seed (new client)",
-                        "vs seed (shared client)", "not received"], rows)
+        rows.append(
+            [
+                variant,
+                f"{median:.0f}",
+                f"{min(rates[variant]):.0f}-{max(rates[variant]):.0f}",
+                f"{statistics.median(send_rates[variant]):.0f}",
+                f"{median / seed_new:.1f}x",
+                f"{median / seed:.1f}x",
+                missing[variant],
+            ]
+        )
+    common.print_table(
+        [
+            "variant",
+            "events/s",
+            "range",
+            "HTTP-side events/s",
+            "vs seed (new client)",
+            "vs seed (shared client)",
+            "not received",
+        ],
+        rows,
+    )
     batched = statistics.median(rates["offer_realtime background mode"])
-    ratios = {"the seed as written (new client per event)": batched / seed_new,
-              "a seed with one shared client": batched / seed}
+    ratios = {
+        "the seed as written (new client per event)": batched / seed_new,
+        "a seed with one shared client": batched / seed,
+    }
     print()
     for name, ratio in ratios.items():
         print(f"Target >= {TARGET:g}x the seed: {ratio:.1f}x {name}: {'met' if ratio >= TARGET else 'MISSED'}.")

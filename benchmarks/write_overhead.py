@@ -55,8 +55,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured rounds first")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="delay between the app and soketi")
     parser.add_argument("--seed", type=int, default=5)
-    parser.add_argument("--baseline-tree", type=Path, action="append", default=[],
-                        help="another checkout whose code runs as one more server, 'background (<its name>)'")
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout whose code runs as one more server, 'background (<its name>)'",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     trees = {f"background ({tree.name})": tree for tree in args.baseline_tree}
@@ -143,8 +148,10 @@ def _counts(subscriber, channels):
 
 
 def _report(timings, variants, errors, delivered, expected, args):
-    print(f"\nWrite latency in ms, {args.rounds} measured requests per cell, "
-          f"{args.delay_ms:g} ms injected between the app and soketi:\n")
+    print(
+        f"\nWrite latency in ms, {args.rounds} measured requests per cell, "
+        f"{args.delay_ms:g} ms injected between the app and soketi:\n"
+    )
     rows = []
     verdicts = []
     for method in ("POST", "PATCH"):
@@ -155,26 +162,45 @@ def _report(timings, variants, errors, delivered, expected, args):
             s = common.summarize(timings[(variant, method)])
             over_median = common.percent_over(s["median"], base["median"])
             slow = sum(1 for t in timings[(variant, method)] if t >= args.delay_ms)
-            rows.append([
-                method, variant, s["median"], s["p99"], s["max"],
-                "—" if variant == OFF else f"{over_median:+.1f} %",
-                "—" if variant == OFF else f"{spread:.1f} %",
-                f"{slow}/{s['n']}",
-            ])
+            rows.append(
+                [
+                    method,
+                    variant,
+                    s["median"],
+                    s["p99"],
+                    s["max"],
+                    "—" if variant == OFF else f"{over_median:+.1f} %",
+                    "—" if variant == OFF else f"{spread:.1f} %",
+                    f"{slow}/{s['n']}",
+                ]
+            )
             if variant in TARGETS:
                 never_waits = "met" if slow == 0 else "MISSED"
                 verdict = common.overhead_verdict(over_median, spread, TARGETS[variant])
-                verdicts.append(f"{method} {variant}: median {verdict}; "
-                                f"{slow} request(s) >= {args.delay_ms:g} ms (target 0): {never_waits}")
+                verdicts.append(
+                    f"{method} {variant}: median {verdict}; "
+                    f"{slow} request(s) >= {args.delay_ms:g} ms (target 0): {never_waits}"
+                )
     common.print_table(
-        ["request", "variant", "median", "p99", "max", "median vs off", "off-vs-off spread",
-         f">= {args.delay_ms:g} ms"], rows,
+        [
+            "request",
+            "variant",
+            "median",
+            "p99",
+            "max",
+            "median vs off",
+            "off-vs-off spread",
+            f">= {args.delay_ms:g} ms",
+        ],
+        rows,
     )
     print()
     for line in verdicts:
         print(line)
-    print("\nEvents delivered (distinct event_id at the pusher-js subscriber): "
-          + ", ".join(f"{mode} {n}/{expected}" for mode, n in delivered.items()))
+    print(
+        "\nEvents delivered (distinct event_id at the pusher-js subscriber): "
+        + ", ".join(f"{mode} {n}/{expected}" for mode, n in delivered.items())
+    )
     print("HTTP errors: " + ", ".join(f"{v} {n}" for v, n in errors.items()))
 
 

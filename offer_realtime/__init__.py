@@ -55,7 +55,11 @@ def broadcast(offer: models.Model, action: Action | str, *, using: str | None = 
         # Audiences: what guests saw before a write that bypassed signals is unknown.
         unknown_active = get_settings().audiences and not photo
         change = Change.updated(
-            offer.pk, fields_changed=not photo, photo_changed=photo, active_changed=unknown_active,
-            socket_id=current_socket_id(), changed_by=current_changed_by(),
+            offer.pk,
+            fields_changed=not photo,
+            photo_changed=photo,
+            active_changed=unknown_active,
+            socket_id=current_socket_id(),
+            changed_by=current_changed_by(),
         )
     transactions.record(change, using)

@@ -178,13 +178,22 @@ def within_limits(event: events.Event) -> events.Event | None:
         logger.warning(
             "%s for offer %s is %d bytes, over the %d-byte limit; sending %s "
             '{"action": "sync"} instead so the frontend refetches the offers.',
-            event.name, event.offer_id, size, limit, events.OFFERS_UPDATED, extra=extra,
+            event.name,
+            event.offer_id,
+            size,
+            limit,
+            events.OFFERS_UPDATED,
+            extra=extra,
         )
         return sync
     metrics.increment("dropped_oversize")
     logger.error(
         "%s for offer %s is %d bytes, over the %d-byte limit; not sent.",
-        event.name, event.offer_id, size, limit, extra=extra,
+        event.name,
+        event.offer_id,
+        size,
+        limit,
+        extra=extra,
     )
     return None
 
@@ -308,7 +317,13 @@ def _staff_events(
 
 
 def _update_events(
-    change: Change, offer: Any, audience: Audience, batch: _Batch, channel: str, title: str, fields_changed: bool,
+    change: Change,
+    offer: Any,
+    audience: Audience,
+    batch: _Batch,
+    channel: str,
+    title: str,
+    fields_changed: bool,
     out: list[events.Event],
 ) -> None:
     """offer-created, or offer-updated and/or offer-image-updated, for an offer this audience sees."""
@@ -411,8 +426,9 @@ def only_events(built: list[events.Event], ids: set[str] | None) -> list[events.
         return built
     kept = [event for event in built if event.data.get("event_id") in ids]
     if len(kept) < len(ids):
-        logger.debug("%d event(s) to retry not sent: their offers were deleted since the last attempt.",
-                     len(ids) - len(kept))
+        logger.debug(
+            "%d event(s) to retry not sent: their offers were deleted since the last attempt.", len(ids) - len(kept)
+        )
     return kept
 
 

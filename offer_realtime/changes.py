@@ -93,9 +93,17 @@ class Change:
     ) -> Change:
         """The offer was saved with changes (which ones: the flags, see the fields above)."""
         return cls(
-            Action.UPDATED, offer_id, timezone.now(), fields_changed=fields_changed, photo_changed=photo_changed,
-            hotel_changed=hotel_changed, previous_hotel=previous_hotel, active_changed=active_changed,
-            was_active=was_active, socket_id=socket_id, changed_by=changed_by,
+            Action.UPDATED,
+            offer_id,
+            timezone.now(),
+            fields_changed=fields_changed,
+            photo_changed=photo_changed,
+            hotel_changed=hotel_changed,
+            previous_hotel=previous_hotel,
+            active_changed=active_changed,
+            was_active=was_active,
+            socket_id=socket_id,
+            changed_by=changed_by,
         )
 
     @classmethod
@@ -111,8 +119,14 @@ class Change:
     ) -> Change:
         """The offer is being deleted; ``title`` and ``channel`` are captured while it exists."""
         return cls(
-            Action.DELETED, offer_id, timezone.now(), offer_title=title, channel=channel, was_active=was_active,
-            socket_id=socket_id, changed_by=changed_by,
+            Action.DELETED,
+            offer_id,
+            timezone.now(),
+            offer_title=title,
+            channel=channel,
+            was_active=was_active,
+            socket_id=socket_id,
+            changed_by=changed_by,
         )
 
     # -- JSON (task arguments) ----------------------------------------------------------
@@ -141,8 +155,14 @@ class Change:
         """What decides this change's events (the committed row gives the rest): two
         changes with the same signature give the same events."""
         return (
-            self.action, self.fields_changed, self.photo_changed, self.hotel_changed, self.previous_hotel,
-            self.active_changed, self.was_active, self.changed_by,
+            self.action,
+            self.fields_changed,
+            self.photo_changed,
+            self.hotel_changed,
+            self.previous_hotel,
+            self.active_changed,
+            self.was_active,
+            self.changed_by,
         )
 
 

@@ -104,8 +104,9 @@ def check_setting_values(app_configs: Any = None, **kwargs: Any) -> list[Error |
     skip the settings reported here, so one mistake gives one message.
     """
     problems = (*get_settings().problems, *get_pusher_credentials().problems)
-    return [Error(problem.message, hint="Its default is used until it is fixed.", id=problem.id)
-            for problem in problems]
+    return [
+        Error(problem.message, hint="Its default is used until it is fixed.", id=problem.id) for problem in problems
+    ]
 
 
 @register(Tags.models)
@@ -183,8 +184,7 @@ def _check_slug_path(model: type[models.Model], path: tuple[str, ...], template:
                 return []  # a property: nothing more can be checked statically
             return [
                 Error(
-                    f"OFFER_REALTIME['HOTEL_SLUG'] {'.'.join(path)!r}: {current._meta.label} has no "
-                    f"field {name!r}.",
+                    f"OFFER_REALTIME['HOTEL_SLUG'] {'.'.join(path)!r}: {current._meta.label} has no field {name!r}.",
                     id="offer_realtime.E005",
                 )
             ]
@@ -378,8 +378,7 @@ def check_backend(app_configs: Any = None, **kwargs: Any) -> list[Error | Warnin
     if not (isinstance(backend_class, type) and issubclass(backend_class, BaseBackend)):
         return [
             Error(
-                f"OFFER_REALTIME['BACKEND'] {path!r} is not a subclass of "
-                "offer_realtime.backends.BaseBackend.",
+                f"OFFER_REALTIME['BACKEND'] {path!r} is not a subclass of offer_realtime.backends.BaseBackend.",
                 id="offer_realtime.E013",
             )
         ]
@@ -428,7 +427,7 @@ def check_deploy_public_channels(app_configs: Any = None, **kwargs: Any) -> list
             "(public) Pusher key can subscribe and read every hotel's offers, drafts included.",
             hint="Set OFFER_REALTIME['CHANNEL'] = 'private-hotel-{hotel_slug}' and include "
             "offer_realtime.urls for the channel-authorization endpoint; to keep a live public page, "
-            "also set PUBLIC_SERIALIZER (README, \"Audiences\").",
+            'also set PUBLIC_SERIALIZER (README, "Audiences").',
             id="offer_realtime.W003",
         )
     ]
@@ -443,12 +442,15 @@ def check_presence_user(app_configs: Any = None, **kwargs: Any) -> list[Error | 
     try:
         hook = import_string(path)
     except ImportError as exc:
-        return [Error(f"OFFER_REALTIME['PRESENCE_USER'] {path!r} cannot be imported: {exc}",
-                      id="offer_realtime.E019")]
+        return [Error(f"OFFER_REALTIME['PRESENCE_USER'] {path!r} cannot be imported: {exc}", id="offer_realtime.E019")]
     if not callable(hook):
-        return [Error(f"OFFER_REALTIME['PRESENCE_USER'] {path!r} is not callable.",
-                      hint="Point it at a function (request) -> (user_id, user_info dict).",
-                      id="offer_realtime.E020")]
+        return [
+            Error(
+                f"OFFER_REALTIME['PRESENCE_USER'] {path!r} is not callable.",
+                hint="Point it at a function (request) -> (user_id, user_info dict).",
+                id="offer_realtime.E020",
+            )
+        ]
     return []
 
 

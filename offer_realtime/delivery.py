@@ -125,7 +125,9 @@ def fall_back_to_background(changes: Sequence[Change], using: str, reason: str) 
     logger.error(
         "Task delivery failed (%s): %d committed change(s) of offer(s) %s go to the background sender "
         "of this process instead (lost if it dies before sending them).",
-        reason, len(changes), ", ".join(str(c.offer_id) for c in changes[:10]),
+        reason,
+        len(changes),
+        ", ".join(str(c.offer_id) for c in changes[:10]),
         extra={"offer_ids": [c.offer_id for c in changes]},
     )
     _STRATEGIES["background"].deliver(changes, using)

@@ -1,4 +1,4 @@
-""""To others": remember which browser made a change, so Pusher does not echo it back.
+""" "To others": remember which browser made a change, so Pusher does not echo it back.
 
 Add ``"offer_realtime.middleware.SocketIdMiddleware"`` to ``MIDDLEWARE`` and have the
 frontend send its ``pusher.connection.socket_id`` in the ``X-Pusher-Socket-ID`` header

@@ -106,7 +106,10 @@ def offers_locked(using: str, label: str, pks: Iterable[Any], *, timeout: float)
         logger.warning(
             "Went on without the delivery lock of offer(s) %s after waiting up to %.1f s: another process "
             "held it (a slow Pusher call?) or the database refused it. Their events may reach Pusher out of "
-            "order.", ", ".join(map(str, held.missed)), timeout, extra={"offer_ids": held.missed},
+            "order.",
+            ", ".join(map(str, held.missed)),
+            timeout,
+            extra={"offer_ids": held.missed},
         )
     try:
         yield held
@@ -147,9 +150,7 @@ class _PostgresLocks:
             # past the first one refused are given back, so what is held is always a
             # sorted prefix and the blocking waits below go in order: no deadlock.
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT k, pg_try_advisory_lock(k) FROM unnest(%s::bigint[]) AS t(k)", [keys]
-                )
+                cursor.execute("SELECT k, pg_try_advisory_lock(k) FROM unnest(%s::bigint[]) AS t(k)", [keys])
                 got = {key for key, ok in cursor.fetchall() if ok}
             first_refused = next((i for i, key in enumerate(keys) if key not in got), len(keys))
             self._keys = keys[:first_refused]
@@ -179,8 +180,10 @@ class _PostgresLocks:
                 # is set for this statement alone and a timed-out wait rolls back cleanly.
                 # The session lock outlives the transaction.
                 with transaction.atomic(using=self.using):
-                    cursor.execute("SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
-                                   [f"{remaining_ms}ms"])
+                    cursor.execute(
+                        "SELECT current_setting('lock_timeout'), set_config('lock_timeout', %s, true)",
+                        [f"{remaining_ms}ms"],
+                    )
                     previous = cursor.fetchone()[0]
                     cursor.execute("SELECT pg_advisory_lock(%s)", [key])
                     cursor.execute("SELECT set_config('lock_timeout', %s, true)", [previous])
@@ -224,7 +227,7 @@ def _sqlite_lock_directory(connection: Any) -> str | None:
         return None
     name = os.fspath(connection.settings_dict["NAME"])
     if name.startswith("file:"):  # a URI filename
-        name = name[len("file:"):].split("?", 1)[0]
+        name = name[len("file:") :].split("?", 1)[0]
     return f"{os.path.realpath(name)}.offer-realtime-locks"
 
 

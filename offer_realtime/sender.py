@@ -90,8 +90,12 @@ class BackgroundSender:
     def submit_changes(self, changes: Sequence[Change], using: str) -> None:
         """Queue committed ``changes`` (the sender thread builds their events); on a full
         queue wait at most ``put_timeout`` s in all, then drop what does not fit (logged, counted)."""
-        self._put_all([((using, change), f"the {change.action.value} event(s) for offer {change.offer_id}",
-                        change.offer_id) for change in changes])
+        self._put_all(
+            [
+                ((using, change), f"the {change.action.value} event(s) for offer {change.offer_id}", change.offer_id)
+                for change in changes
+            ]
+        )
 
     def _put_all(self, entries: list[tuple[Item, str, Any]]) -> None:
         # One deadline for the whole submit, i.e. for one transaction: deleting 100 offers
@@ -112,7 +116,9 @@ class BackgroundSender:
             except queue.Full:
                 metrics.increment("dropped_queue_full")
                 logger.error(
-                    "Sender queue full (%d offer changes): dropped %s.", self.queue.maxsize, description,
+                    "Sender queue full (%d offer changes): dropped %s.",
+                    self.queue.maxsize,
+                    description,
                     extra={"offer_id": offer_id},
                 )
 
@@ -217,7 +223,11 @@ class BackgroundSender:
                     logger.log(
                         logging.ERROR if final else logging.WARNING,
                         "Could not read %d changed offer(s) to build their events (attempt %d; %s): %s: %s",
-                        len(changes), n, "given up" if final else "will retry", type(exc).__name__, exc,
+                        len(changes),
+                        n,
+                        "given up" if final else "will retry",
+                        type(exc).__name__,
+                        exc,
                     )
                 if built is not None:
                     with self._cv:
@@ -403,8 +413,7 @@ class BackgroundSender:
             done = self.tally - before
         self._report(held, done, running, time.monotonic() - started, timeout)
 
-    def _report(self, held: int, done: collections.Counter[str], running: int, elapsed: float,
-                timeout: float) -> None:
+    def _report(self, held: int, done: collections.Counter[str], running: int, elapsed: float, timeout: float) -> None:
         unsent, unsent_changes = done["unsent"], done["unsent_changes"]
         if unsent or unsent_changes:
             metrics.increment("unsent_at_exit", unsent + unsent_changes)

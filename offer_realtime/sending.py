@@ -135,7 +135,11 @@ def _record_failure(
         logger.warning(
             "Batch of %d events refused: %s: %s (attempt %d); sending each event alone so that only "
             "the refused one(s) are given up. Offers: %s.",
-            len(batch), type(exc).__name__, exc, attempt, ", ".join(str(e.offer_id) for e in batch),
+            len(batch),
+            type(exc).__name__,
+            exc,
+            attempt,
+            ", ".join(str(e.offer_id) for e in batch),
             extra={"attempt": attempt},
         )
     else:
@@ -150,10 +154,13 @@ def _record_failure(
                 exc,
                 attempt,
                 "will retry" if retry else "given up",
-                extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id,
-                       "attempt": attempt},
+                extra={"event": event.name, "channel": event.channel, "offer_id": event.offer_id, "attempt": attempt},
             )
     signals.broadcast_failed.send_robust(
-        sender=type(backend) if backend is not None else backends.BaseBackend, events=list(batch), attempt=attempt,
-        backend=backend, error=exc, final=not (retry or split),
+        sender=type(backend) if backend is not None else backends.BaseBackend,
+        events=list(batch),
+        attempt=attempt,
+        backend=backend,
+        error=exc,
+        final=not (retry or split),
     )

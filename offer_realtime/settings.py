@@ -354,7 +354,9 @@ class SettingProblem:
 
 
 def _parse_all(
-    raw: dict[str, Any], defaults: dict[str, Any], validators: dict[str, tuple[str, Callable[[Any], Any]]],
+    raw: dict[str, Any],
+    defaults: dict[str, Any],
+    validators: dict[str, tuple[str, Callable[[Any], Any]]],
     label: Callable[[str], str],
 ) -> tuple[dict[str, Any], tuple[SettingProblem, ...]]:
     """Parse every value; an unusable one is replaced by its (parsed) default, logged once."""

@@ -57,8 +57,14 @@ logger = logging.getLogger("offer_realtime")
 
 def event_to_json(event: Event) -> dict[str, Any]:
     """A built event as task arguments."""
-    return {"name": event.name, "channel": event.channel, "data": event.data,
-            "offer_id": event.offer_id, "socket_id": event.socket_id, "group": event.group}
+    return {
+        "name": event.name,
+        "channel": event.channel,
+        "data": event.data,
+        "offer_id": event.offer_id,
+        "socket_id": event.socket_id,
+        "group": event.group,
+    }
 
 
 def event_from_json(data: dict[str, Any]) -> Event:
@@ -194,7 +200,8 @@ def enqueue_in_transaction(changes: Sequence[Change], using: str) -> bool:
     except Exception:  # a failing insert must not fail the write
         logger.exception(
             "Could not write the outbox task for offer %s; if the transaction commits, its events "
-            "go through the background sender instead.", changes[0].offer_id,
+            "go through the background sender instead.",
+            changes[0].offer_id,
         )
         return False
     return True

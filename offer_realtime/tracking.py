@@ -31,16 +31,35 @@ from offer_realtime import photos
 #: only: a subclass may hold anything (a list in a CharField subclass, for one), so it
 #: goes through :meth:`TrackedFields.comparable` like JSONField, ArrayField, HStoreField
 #: and every other field.
-_IMMUTABLE_VALUE_FIELDS = frozenset({
-    models.AutoField, models.BigAutoField, models.SmallAutoField,
-    models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
-    models.PositiveIntegerField, models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
-    models.BooleanField, models.FloatField, models.DecimalField,
-    models.CharField, models.TextField, models.SlugField, models.EmailField, models.URLField,
-    models.GenericIPAddressField, models.UUIDField,
-    models.DateField, models.DateTimeField, models.TimeField, models.DurationField,
-    models.ForeignKey, models.OneToOneField,
-})
+_IMMUTABLE_VALUE_FIELDS = frozenset(
+    {
+        models.AutoField,
+        models.BigAutoField,
+        models.SmallAutoField,
+        models.IntegerField,
+        models.BigIntegerField,
+        models.SmallIntegerField,
+        models.PositiveIntegerField,
+        models.PositiveBigIntegerField,
+        models.PositiveSmallIntegerField,
+        models.BooleanField,
+        models.FloatField,
+        models.DecimalField,
+        models.CharField,
+        models.TextField,
+        models.SlugField,
+        models.EmailField,
+        models.URLField,
+        models.GenericIPAddressField,
+        models.UUIDField,
+        models.DateField,
+        models.DateTimeField,
+        models.TimeField,
+        models.DurationField,
+        models.ForeignKey,
+        models.OneToOneField,
+    }
+)
 
 SNAPSHOT_ATTR = "_offer_realtime_snapshot"
 NEW_FILE_ATTR = "_offer_realtime_new_file"
@@ -194,9 +213,7 @@ def mark_new_file(instance: models.Model, fields: TrackedFields) -> None:
     instance.__dict__[NEW_FILE_ATTR] = photos.is_new_upload(instance.__dict__.get(fields.photo_attname))
 
 
-def changed_fields(
-    instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None
-) -> set[str]:
+def changed_fields(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> set[str]:
     """Attribute names of the tracked fields that this save wrote with a new value."""
     snapshot = snapshot_of(instance) or {}
     loaded = instance.__dict__

@@ -39,7 +39,10 @@ def audiences(db):
 
 def make(hotel, *, active=True, photo=False):
     return Offer.objects.create(
-        hotel=hotel, title="Spa weekend", short_description="Two nights", is_active=active,
+        hotel=hotel,
+        title="Spa weekend",
+        short_description="Two nights",
+        is_active=active,
         photo=make_image("old.png") if photo else None,
     )
 
@@ -59,6 +62,7 @@ def set_active(value):
     def action(offer, galway):
         offer.is_active = value
         offer.save()
+
     return action
 
 
@@ -91,6 +95,7 @@ def move_and(value):
         offer.hotel = galway
         offer.is_active = value
         offer.save()
+
     return action
 
 
@@ -106,6 +111,7 @@ def in_one_transaction(*steps):
             for step in steps:
                 result = step(offer, galway)
         return result
+
     return action
 
 
@@ -122,6 +128,7 @@ def bypass_update(value):
         with transaction.atomic():
             Offer.objects.filter(pk=offer.pk).update(is_active=value, title="Bulk")
             offer_realtime.broadcast(Offer.objects.get(pk=offer.pk), "updated")
+
     action.state_unknown = True  # what guests saw before is unknown
     return action
 
@@ -154,16 +161,40 @@ TRANSITIONS = [
     ("move and deactivate", True, False, move_and(False), [(D, STAFF), (C, STAFF2)], [(D, PUBLIC)]),
     ("move and activate", False, False, move_and(True), [(D, STAFF), (C, STAFF2)], [(C, PUBLIC2)]),
     ("activate with a new photo", False, False, activate_with_photo, [(U, STAFF), (IMG, STAFF)], [(C, PUBLIC)]),
-    ("deactivate, then delete", True, False, in_one_transaction(set_active(False), delete), [(D, STAFF)],
-     [(D, PUBLIC)]),
+    (
+        "deactivate, then delete",
+        True,
+        False,
+        in_one_transaction(set_active(False), delete),
+        [(D, STAFF)],
+        [(D, PUBLIC)],
+    ),
     ("activate, then delete", False, False, in_one_transaction(set_active(True), delete), [(D, STAFF)], []),
     ("create inactive, then activate", True, False, create_inactive_then_activate, [(C, STAFF)], [(C, PUBLIC)]),
-    ("activate, then deactivate", False, False, in_one_transaction(set_active(True), set_active(False)),
-     [(U, STAFF)], []),
-    ("deactivate, then activate", True, False, in_one_transaction(set_active(False), set_active(True)),
-     [(U, STAFF)], [(U, PUBLIC)]),
-    ("deactivate, then move", True, False, in_one_transaction(set_active(False), move),
-     [(D, STAFF), (C, STAFF2)], [(D, PUBLIC)]),
+    (
+        "activate, then deactivate",
+        False,
+        False,
+        in_one_transaction(set_active(True), set_active(False)),
+        [(U, STAFF)],
+        [],
+    ),
+    (
+        "deactivate, then activate",
+        True,
+        False,
+        in_one_transaction(set_active(False), set_active(True)),
+        [(U, STAFF)],
+        [(U, PUBLIC)],
+    ),
+    (
+        "deactivate, then move",
+        True,
+        False,
+        in_one_transaction(set_active(False), move),
+        [(D, STAFF), (C, STAFF2)],
+        [(D, PUBLIC)],
+    ),
     ("bypassing signals, now active", False, False, bypass_update(True), [(U, STAFF)], [(U, PUBLIC)]),
     ("bypassing signals, now inactive", True, False, bypass_update(False), [(U, STAFF)], [(D, PUBLIC)]),
     ("delete with is_active deferred", False, False, delete_deferred, [(D, STAFF)], [(D, PUBLIC)]),
@@ -276,8 +307,13 @@ def test_one_audience_failing_to_build_leaves_the_other(db, hotel, caplog):
 
 
 def test_changes_keep_the_active_state_through_task_arguments():
-    change = Change(Action.UPDATED, 7, __import__("django.utils.timezone").utils.timezone.now(),
-                    active_changed=True, was_active=True)
+    change = Change(
+        Action.UPDATED,
+        7,
+        __import__("django.utils.timezone").utils.timezone.now(),
+        active_changed=True,
+        was_active=True,
+    )
     assert Change.from_json(change.to_json()).signature() == change.signature()
     event = events.Event(C, PUBLIC, {"a": 1}, 7, group="k:7")
     assert event_from_json(event_to_json(event)).group == "k:7"
@@ -342,19 +378,55 @@ def check_ids(**conf):
     ("conf", "expected"),
     [
         ({"PUBLIC_SERIALIZER": "hotel.serializers.Nope", "CHANNEL": "private-hotel-{hotel_slug}"}, "E030"),
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "PUBLIC_CHANNEL": "private-guests-{hotel_slug}"}, "E031"),
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "PUBLIC_CHANNEL": "presence-guests-{hotel_slug}"}, "E031"),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "PUBLIC_CHANNEL": "private-guests-{hotel_slug}",
+            },
+            "E031",
+        ),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "PUBLIC_CHANNEL": "presence-guests-{hotel_slug}",
+            },
+            "E031",
+        ),
         ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer"}, "E032"),  # CHANNEL == PUBLIC_CHANNEL
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "PUBLIC_CHANNEL": "guests"}, "E032"),
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "PUBLIC_CHANNEL": "guests {hotel_slug}"}, "E032"),
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "PUBLIC_CHANNEL": "g-{slug}"}, "E032"),
-        ({"PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
-          "CHANNEL": "private-hotel-{hotel_slug}", "ACTIVE_FIELD": "published"}, "E033"),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "PUBLIC_CHANNEL": "guests",
+            },
+            "E032",
+        ),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "PUBLIC_CHANNEL": "guests {hotel_slug}",
+            },
+            "E032",
+        ),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "PUBLIC_CHANNEL": "g-{slug}",
+            },
+            "E032",
+        ),
+        (
+            {
+                "PUBLIC_SERIALIZER": "hotel.serializers.OfferPublicSerializer",
+                "CHANNEL": "private-hotel-{hotel_slug}",
+                "ACTIVE_FIELD": "published",
+            },
+            "E033",
+        ),
     ],
 )
 def test_checks_name_each_problem(db, conf, expected):

@@ -53,8 +53,12 @@ def test_backend_is_chosen_by_credentials(stub):
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("memory", MemoryBackend), ("null", NullBackend), ("logging", LoggingBackend),
-     ("offer_realtime.backends.null.NullBackend", NullBackend)],
+    [
+        ("memory", MemoryBackend),
+        ("null", NullBackend),
+        ("logging", LoggingBackend),
+        ("offer_realtime.backends.null.NullBackend", NullBackend),
+    ],
 )
 def test_backend_by_alias_or_dotted_path(value, expected):
     with configured(OFFER_REALTIME={"BACKEND": value}):
@@ -133,15 +137,23 @@ class TestFailureIsolation:
         self.assert_logged_failure(caplog, offer.pk, "RuntimeError: boom")
 
     def test_refused_connection(self, hotel, caplog):
-        with configured(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
-                        PUSHER_PORT=closed_port(), PUSHER_SSL=False):
+        with configured(
+            PUSHER_APP_ID="1",
+            PUSHER_KEY="k",
+            PUSHER_SECRET="s",
+            PUSHER_HOST="127.0.0.1",
+            PUSHER_PORT=closed_port(),
+            PUSHER_SSL=False,
+        ):
             offer = Offer.objects.create(hotel=hotel, title="Still saved")
             run_on_commit()
         assert Offer.objects.filter(pk=offer.pk).exists()
         self.assert_logged_failure(caplog, offer.pk, "ConnectionError")
 
-    @pytest.mark.parametrize(("status", "error"), [(401, "PusherBadAuth"), (403, "PusherForbidden"),
-                                               (413, "PusherBadStatus"), (500, "PusherBadStatus")])
+    @pytest.mark.parametrize(
+        ("status", "error"),
+        [(401, "PusherBadAuth"), (403, "PusherForbidden"), (413, "PusherBadStatus"), (500, "PusherBadStatus")],
+    )
     def test_error_statuses(self, stub, hotel, caplog, status, error):
         stub.status = status
         with configured(**stub.settings()):

@@ -65,8 +65,15 @@ def test_delete_then_create_under_the_same_key_keeps_both():
 
 
 def moved(pk=1, t=0, previous=10, fields=False, photo=False):
-    return Change(Action.UPDATED, pk, at(t), fields_changed=fields, photo_changed=photo, hotel_changed=True,
-                  previous_hotel=previous)
+    return Change(
+        Action.UPDATED,
+        pk,
+        at(t),
+        fields_changed=fields,
+        photo_changed=photo,
+        hotel_changed=True,
+        previous_hotel=previous,
+    )
 
 
 def move_summary(changes):
@@ -104,7 +111,10 @@ def test_the_named_constructors_record_what_happened():
     assert (created.action, created.socket_id) == (Action.CREATED, "1.2")
     assert (updated.action, updated.fields_changed, updated.photo_changed) == (Action.UPDATED, False, True)
     assert (deleted.action, deleted.offer_title, deleted.channel, deleted.was_active) == (
-        Action.DELETED, "Spa", "hotel-a", True
+        Action.DELETED,
+        "Spa",
+        "hotel-a",
+        True,
     )
 
 
@@ -112,19 +122,37 @@ def test_json_carries_every_field_but_the_commit_bookkeeping():
     import dataclasses
     import json
 
-    change = Change.updated(7, hotel_changed=True, previous_hotel=3, active_changed=True, was_active=False,
-                            socket_id="1.2", changed_by={"id": "4", "name": "Máire “Mo” Ní Bhriain 🙂"})
+    change = Change.updated(
+        7,
+        hotel_changed=True,
+        previous_hotel=3,
+        active_changed=True,
+        was_active=False,
+        socket_id="1.2",
+        changed_by={"id": "4", "name": "Máire “Mo” Ní Bhriain 🙂"},
+    )
     data = json.loads(json.dumps(change.to_json()))
     assert set(data) == {f.name for f in dataclasses.fields(Change)} - {"committed"}
     assert Change.from_json(data) == change
 
 
 def test_json_of_an_older_version_without_moves_or_audiences_is_read():
-    old = {"action": "updated", "offer_id": 7, "changed_at": "2026-01-02T03:04:05+00:00", "fields_changed": True,
-           "photo_changed": False, "offer_title": None, "channel": None, "socket_id": None,
-           "transaction_key": "abc"}
+    old = {
+        "action": "updated",
+        "offer_id": 7,
+        "changed_at": "2026-01-02T03:04:05+00:00",
+        "fields_changed": True,
+        "photo_changed": False,
+        "offer_title": None,
+        "channel": None,
+        "socket_id": None,
+        "transaction_key": "abc",
+    }
     change = Change.from_json(old)
     assert (change.hotel_changed, change.previous_hotel, change.active_changed, change.was_active) == (
-        False, None, False, None
+        False,
+        None,
+        False,
+        None,
     )
     assert (change.action, change.transaction_key, change.changed_at.year) == (Action.UPDATED, "abc", 2026)

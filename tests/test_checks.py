@@ -52,8 +52,9 @@ def test_e002_model_not_installed(model):
 
 
 def test_e002_fails_manage_py_check():
-    with override_settings(OFFER_REALTIME={"MODEL": "hotel.Nope"}), pytest.raises(
-        SystemCheckError, match=r"offer_realtime\.E002"
+    with (
+        override_settings(OFFER_REALTIME={"MODEL": "hotel.Nope"}),
+        pytest.raises(SystemCheckError, match=r"offer_realtime\.E002"),
     ):
         call_command("check")
 
@@ -74,10 +75,13 @@ def test_e003_serializer_not_importable():
     assert "hotel.serializers.Missing" in messages[0].msg
 
 
-@pytest.mark.parametrize(("field", "check_id", "hint"), [
-    ("picture", "offer_realtime.E004", "Name the model field"),
-    ("title", "offer_realtime.E021", "PHOTO_URL"),
-])
+@pytest.mark.parametrize(
+    ("field", "check_id", "hint"),
+    [
+        ("picture", "offer_realtime.E004", "Name the model field"),
+        ("title", "offer_realtime.E021", "PHOTO_URL"),
+    ],
+)
 def test_e004_e021_photo_field_missing_or_without_a_url(field, check_id, hint):
     with override_settings(OFFER_REALTIME={"PHOTO_FIELD": field}):
         messages = check_model()
@@ -85,11 +89,14 @@ def test_e004_e021_photo_field_missing_or_without_a_url(field, check_id, hint):
     assert repr(field) in messages[0].msg and hint in messages[0].hint
 
 
-@pytest.mark.parametrize(("path", "check_id"), [
-    ("tests.testapp.photos.nowhere", "offer_realtime.E022"),
-    ("tests.nowhere.image_key_url", "offer_realtime.E022"),
-    ("offer_realtime.settings.DEFAULTS", "offer_realtime.E023"),
-])
+@pytest.mark.parametrize(
+    ("path", "check_id"),
+    [
+        ("tests.testapp.photos.nowhere", "offer_realtime.E022"),
+        ("tests.nowhere.image_key_url", "offer_realtime.E022"),
+        ("offer_realtime.settings.DEFAULTS", "offer_realtime.E023"),
+    ],
+)
 def test_e022_e023_photo_url_not_importable_or_not_callable(path, check_id):
     with override_settings(OFFER_REALTIME={"PHOTO_FIELD": "tag", "PHOTO_URL": path}):
         assert ids(check_model()) == [check_id]
@@ -105,11 +112,14 @@ def test_e004_passes_for_any_field_with_photo_url():
         assert check_model() == []
 
 
-@pytest.mark.parametrize(("path", "check_id"), [
-    ("hotell.slug", "offer_realtime.E005"),
-    ("hotel.code", "offer_realtime.E005"),
-    ("title.slug", "offer_realtime.E012"),  # a char field, not a link
-])
+@pytest.mark.parametrize(
+    ("path", "check_id"),
+    [
+        ("hotell.slug", "offer_realtime.E005"),
+        ("hotel.code", "offer_realtime.E005"),
+        ("title.slug", "offer_realtime.E012"),  # a char field, not a link
+    ],
+)
 def test_e005_e012_slug_path_broken(path, check_id):
     with override_settings(OFFER_REALTIME={"HOTEL_SLUG": path}):
         messages = check_model()
@@ -124,10 +134,13 @@ def test_slug_path_may_end_in_a_property():
         assert check_model() == []
 
 
-@pytest.mark.parametrize(("backend", "check_id"), [
-    ("offer_realtime.backends.nope.Backend", "offer_realtime.E006"),
-    ("hotel.models.Offer", "offer_realtime.E013"),
-])
+@pytest.mark.parametrize(
+    ("backend", "check_id"),
+    [
+        ("offer_realtime.backends.nope.Backend", "offer_realtime.E006"),
+        ("hotel.models.Offer", "offer_realtime.E013"),
+    ],
+)
 def test_e006_e013_backend_not_importable_or_not_a_backend(backend, check_id):
     with override_settings(OFFER_REALTIME={"BACKEND": backend}):
         assert ids(check_backend()) == [check_id]
@@ -242,10 +255,13 @@ def test_e010_task_mode_without_the_task_framework(monkeypatch):
         assert ids(check_delivery()) == ["offer_realtime.E010"]
 
 
-@pytest.mark.parametrize(("path", "check_id"), [
-    ("tests.nowhere.presence", "offer_realtime.E019"),
-    ("offer_realtime.settings.DEFAULTS", "offer_realtime.E020"),
-])
+@pytest.mark.parametrize(
+    ("path", "check_id"),
+    [
+        ("tests.nowhere.presence", "offer_realtime.E019"),
+        ("offer_realtime.settings.DEFAULTS", "offer_realtime.E020"),
+    ],
+)
 def test_e019_e020_presence_user_hook(path, check_id):
     from offer_realtime.checks import check_presence_user
 
@@ -257,8 +273,16 @@ def test_e019_e020_presence_user_hook(path, check_id):
 
 def test_a_bad_value_is_reported_once_not_again_by_the_check_of_its_meaning():
     # MODEL=5 falls back to "hotel.Offer"; the model check must not then report on that.
-    with override_settings(OFFER_REALTIME={"MODEL": 5, "CHANNEL": None, "BACKEND": 3, "SERIALIZER": None,
-                                           "HOTEL_SLUG": "a..b", "PHOTO_FIELD": 1}):
+    with override_settings(
+        OFFER_REALTIME={
+            "MODEL": 5,
+            "CHANNEL": None,
+            "BACKEND": 3,
+            "SERIALIZER": None,
+            "HOTEL_SLUG": "a..b",
+            "PHOTO_FIELD": 1,
+        }
+    ):
         messages = [m for m in checks.run_checks() if m.id.startswith("offer_realtime")]
     assert sorted(ids(messages)) == [f"offer_realtime.E10{n}" for n in (2, 3, 4, 5, 6, 7)]
 

@@ -435,8 +435,12 @@ def test_the_module_is_a_leaf_of_offer_realtime(tmp_path):
         "print(sorted(m for m in sys.modules if m.startswith('offer_realtime')))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
-        env={**os.environ, "PYTHONPATH": child_pythonpath()}, cwd=tmp_path,  # see tests/pythonpath.py
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": child_pythonpath()},
+        cwd=tmp_path,  # see tests/pythonpath.py
     ).stdout
     assert out.strip() == "['offer_realtime', 'offer_realtime.conditional']"
 

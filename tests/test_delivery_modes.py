@@ -119,7 +119,8 @@ class TestBackground:
         # Only the UPDATE ran in the writing thread; the sender thread found the old hotel.
         assert [q["sql"].split()[0] for q in queries] == ["UPDATE"]
         assert [(e["name"], e["channel"]) for e in stub.events()] == [
-            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway")
+            ("offer-deleted", "hotel-killarney"),
+            ("offer-created", "hotel-galway"),
         ]
 
     def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
@@ -225,13 +226,20 @@ class TestBackground:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        with override_settings(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
-                               PUSHER_PORT=port, PUSHER_SSL=False,
-                               OFFER_REALTIME={"DELIVERY": "background", "RETRY_ATTEMPTS": 2, **FAST_RETRY}):
+        with override_settings(
+            PUSHER_APP_ID="1",
+            PUSHER_KEY="k",
+            PUSHER_SECRET="s",
+            PUSHER_HOST="127.0.0.1",
+            PUSHER_PORT=port,
+            PUSHER_SSL=False,
+            OFFER_REALTIME={"DELIVERY": "background", "RETRY_ATTEMPTS": 2, **FAST_RETRY},
+        ):
             submit(sender.get_sender(), [deleted(1)])
             assert sender.get_sender().flush(5)
         assert [(s[0], s[3], s[4]) for s in recorded_signals] == [
-            ("failed", "ConnectionError", False), ("failed", "ConnectionError", True)
+            ("failed", "ConnectionError", False),
+            ("failed", "ConnectionError", True),
         ]
 
     def test_full_queue_blocks_briefly_then_drops_and_counts(self, stub, caplog):
@@ -320,8 +328,11 @@ class TestOneHotelsEventNeverCostsAnothers:
     def test_a_local_error_for_one_event_is_split_too(self, stub):
         from offer_realtime.sending import send_batch
 
-        batch = [hotel_event("hotel-b", 1), events.Event("offer-updated", "hotel-a", {}, 2, socket_id="bad"),
-                 hotel_event("hotel-b", 3)]
+        batch = [
+            hotel_event("hotel-b", 1),
+            events.Event("offer-updated", "hotel-a", {}, 2, socket_id="bad"),
+            hotel_event("hotel-b", 3),
+        ]
         with override_settings(**stub.settings()):
             result = send_batch(batch)
         assert [e["data"]["offer_id"] for e in stub.events()] == [1, 3]
@@ -541,7 +552,8 @@ class TestTaskMode:
             call_command("db_worker", "--batch", "--backend", "db", verbosity=0)
             # The same task again, for the next attempt: it reads the row again (ordering).
             first, follow_up = DBTaskResult.objects.filter(
-                task_path="offer_realtime.tasks.deliver_offer_changes").order_by("enqueued_at")
+                task_path="offer_realtime.tasks.deliver_offer_changes"
+            ).order_by("enqueued_at")
             assert follow_up.run_after is not None
             assert follow_up.args_kwargs["args"][1:3] == [*first.args_kwargs["args"][1:2], 2]  # using, attempt
             assert len(follow_up.args_kwargs["args"][3]) == 1  # the one event id still to send

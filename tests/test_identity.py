@@ -62,8 +62,11 @@ def test_staff_events_on_a_private_channel_say_who_made_the_change(hotel):
 
 def test_presence_channels_carry_it_with_the_presence_member_id(hotel):
     client, _ = maire(hotel)
-    settings = {**PRIVATE, "CHANNEL": "presence-hotel-{hotel_slug}",
-                "PRESENCE_USER": "tests.test_private_channels.desk_member"}
+    settings = {
+        **PRIVATE,
+        "CHANNEL": "presence-hotel-{hotel_slug}",
+        "PRESENCE_USER": "tests.test_private_channels.desk_member",
+    }
     with override_settings(OFFER_REALTIME=settings), capture_broadcasts() as sent:
         client.post(URL, {"title": "Spa", "short_description": "x"}, format="json")
     # The same hook as the presence member: the board matches it to the person it lists online.
@@ -133,8 +136,9 @@ def test_a_user_the_view_never_loaded_is_not_loaded_for_it(hotel):
 def test_the_last_writer_of_a_transaction_is_named(hotel):
     seán, máire = {"id": "1", "name": "Seán"}, {"id": "2", "name": "Máire"}
     now = datetime.datetime.now(datetime.timezone.utc)
-    [merged] = coalesce([Change(Action.UPDATED, 1, now, True, changed_by=seán),
-                         Change(Action.UPDATED, 1, now, True, changed_by=máire)])
+    [merged] = coalesce(
+        [Change(Action.UPDATED, 1, now, True, changed_by=seán), Change(Action.UPDATED, 1, now, True, changed_by=máire)]
+    )
     assert merged.changed_by == máire
     [created] = coalesce([Change.created(1, changed_by=seán), Change.updated(1, fields_changed=True, changed_by=máire)])
     assert (created.action, created.changed_by) == (Action.CREATED, máire)
@@ -149,8 +153,9 @@ def test_it_survives_task_mode(hotel):
     from django_tasks_db.models import DBTaskResult
 
     client, user = maire(hotel)
-    with PusherStub() as stub, override_settings(
-        **stub.settings(), OFFER_REALTIME={**PRIVATE, "DELIVERY": "task", "TASK_BACKEND": "db"}
+    with (
+        PusherStub() as stub,
+        override_settings(**stub.settings(), OFFER_REALTIME={**PRIVATE, "DELIVERY": "task", "TASK_BACKEND": "db"}),
     ):
         response = client.post(URL, {"title": "Spa", "short_description": "x"}, format="json")
         assert response.status_code == 201

@@ -127,8 +127,14 @@ class TestPing:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-        with override_settings(PUSHER_APP_ID="1", PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1",
-                               PUSHER_PORT=port, PUSHER_SSL=False):
+        with override_settings(
+            PUSHER_APP_ID="1",
+            PUSHER_KEY="k",
+            PUSHER_SECRET="s",
+            PUSHER_HOST="127.0.0.1",
+            PUSHER_PORT=port,
+            PUSHER_SSL=False,
+        ):
             with pytest.raises(CommandError, match=f"Unreachable: cannot connect to 127.0.0.1:{port}"):
                 call_command("offer_realtime_ping")
 

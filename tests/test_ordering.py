@@ -70,9 +70,18 @@ class Child:
         env = {**os.environ, "PYTHONPATH": child_pythonpath()}
         env.pop("DJANGO_SETTINGS_MODULE", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", CHILD, json.dumps(database_settings()),
-             json.dumps({"label": LABEL, "pks": pks, **plan})],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                json.dumps(database_settings()),
+                json.dumps({"label": LABEL, "pks": pks, **plan}),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
             cwd=tempfile.gettempdir(),  # not the tree, which `-c` would put first: see tests/pythonpath.py
         )
 
@@ -137,7 +146,10 @@ def test_lock_keys_are_stable_64_bit_and_the_same_in_another_process():
     assert ordering.lock_key("other.model", 1) != keys[0]
     out = subprocess.run(
         [sys.executable, "-c", "from offer_realtime.ordering import lock_key; print(lock_key('hotel.offer', 1))"],
-        capture_output=True, text=True, check=True, cwd=tempfile.gettempdir(),  # see tests/pythonpath.py
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),  # see tests/pythonpath.py
         env={**os.environ, "PYTHONHASHSEED": "123", "PYTHONPATH": child_pythonpath()},
     ).stdout
     assert int(out) == keys[0]
@@ -169,8 +181,11 @@ def test_a_wait_is_bounded_then_goes_on_with_a_warning_and_a_count(child, caplog
     other = child([7, 8])
     other.wait_locked()
     free = other_stripe(7)
-    free = free if ordering.lock_key(LABEL, free) % ordering.STRIPES != ordering.lock_key(LABEL, 8) % ordering.STRIPES \
+    free = (
+        free
+        if ordering.lock_key(LABEL, free) % ordering.STRIPES != ordering.lock_key(LABEL, 8) % ordering.STRIPES
         else other_stripe(free)
+    )
     started = time.monotonic()
     with ordering.offers_locked("default", LABEL, [7, free], timeout=0.3) as held:
         waited = time.monotonic() - started
@@ -216,11 +231,14 @@ def test_a_batch_waits_holding_only_the_locks_sorted_before_the_one_it_waits_for
     """Sorted acquisition: waiting for the first lock (in key order), a batch holds none of
     the later ones, whatever order its offers were given in."""
     if connection.vendor == "sqlite":
+
         def position(pk):
             return ordering.lock_key(LABEL, pk) % ordering.STRIPES
     else:
+
         def position(pk):
             return ordering.lock_key(LABEL, pk)
+
     first, second = sorted([40, other_stripe(40)], key=position)
     holder = child([first])
     holder.wait_locked()
@@ -266,8 +284,10 @@ def test_threads_of_one_process_exclude_each_other():
 
 
 def test_a_thread_holding_an_offer_takes_it_again_without_waiting():
-    with ordering.offers_locked("default", LABEL, [12, 13], timeout=1), \
-            ordering.offers_locked("default", LABEL, [13], timeout=0) as inner:
+    with (
+        ordering.offers_locked("default", LABEL, [12, 13], timeout=1),
+        ordering.offers_locked("default", LABEL, [13], timeout=0) as inner,
+    ):
         assert inner.locked == [13] and inner.missed == []
     # ... and both levels let go: another thread takes it at once.
     result = []
@@ -347,9 +367,14 @@ def test_the_sender_lets_go_of_the_locks_between_retries(stub, hotel, child):
     delivery of the same offer goes meanwhile."""
     offer = Offer.objects.create(hotel=hotel, title="before")
     stub.script = [503]
-    with override_settings(**stub.settings(), OFFER_REALTIME={
-        "DELIVERY": "background", "RETRY_BASE_DELAY": 4.0, "RETRY_MAX_DELAY": 4.0,
-    }):
+    with override_settings(
+        **stub.settings(),
+        OFFER_REALTIME={
+            "DELIVERY": "background",
+            "RETRY_BASE_DELAY": 4.0,
+            "RETRY_MAX_DELAY": 4.0,
+        },
+    ):
         _save_title(offer.pk, "renamed")
         wait_for(lambda: stub.requests)  # the first attempt failed; the retry is 4 s away
         probe = child([offer.pk], timeout=1)
@@ -366,9 +391,14 @@ def test_a_retry_reads_the_row_again_and_drops_an_update_of_an_offer_deleted_mea
     caplog.set_level(logging.DEBUG, logger="offer_realtime")
     offer = Offer.objects.create(hotel=hotel, title="before")
     stub.script = [503]
-    with override_settings(**stub.settings(), OFFER_REALTIME={
-        "DELIVERY": "background", "RETRY_BASE_DELAY": 1.0, "RETRY_MAX_DELAY": 1.0,
-    }):
+    with override_settings(
+        **stub.settings(),
+        OFFER_REALTIME={
+            "DELIVERY": "background",
+            "RETRY_BASE_DELAY": 1.0,
+            "RETRY_MAX_DELAY": 1.0,
+        },
+    ):
         _save_title(offer.pk, "renamed")
         wait_for(lambda: stub.requests)  # the first attempt failed; the retry is 1 s away
         Offer.objects.filter(pk=offer.pk).delete()
@@ -385,9 +415,15 @@ def test_a_retried_task_reads_the_row_again_and_drops_an_update_of_an_offer_dele
 
     offer = Offer.objects.create(hotel=hotel, title="before")
     stub.script = [503]
-    with override_settings(**stub.settings(), OFFER_REALTIME={
-        "DELIVERY": "task", "TASK_BACKEND": "db", "RETRY_BASE_DELAY": 0.5, "RETRY_MAX_DELAY": 0.5,
-    }):
+    with override_settings(
+        **stub.settings(),
+        OFFER_REALTIME={
+            "DELIVERY": "task",
+            "TASK_BACKEND": "db",
+            "RETRY_BASE_DELAY": 0.5,
+            "RETRY_MAX_DELAY": 0.5,
+        },
+    ):
         _save_title(offer.pk, "renamed")
         call_command("db_worker", "--batch", "--backend", "db", verbosity=0)  # 503: a follow-up task
         follow_up = DBTaskResult.objects.get(args_kwargs__args__2=2)

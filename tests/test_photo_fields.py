@@ -184,8 +184,12 @@ class TestCloudinaryField:
         real = cloudinary_stub._upload_result
 
         def same_asset(fields, file_name, data):
-            return {**real(fields, file_name, data), "public_id": "offers/abc123", "version": 1700000000,
-                    "format": "jpg"}
+            return {
+                **real(fields, file_name, data),
+                "public_id": "offers/abc123",
+                "version": 1700000000,
+                "format": "jpg",
+            }
 
         monkeypatch.setattr(cloudinary_stub, "_upload_result", same_asset)
         with cloudinary_stub.CloudinaryStub() as stub:
@@ -320,8 +324,10 @@ class TestCustomFieldWithPhotoUrl:
 
     @pytest.mark.parametrize(
         ("path", "fragment", "check_id"),
-        [("tests.testapp.photos.missing", "cannot be imported", "offer_realtime.E022"),
-         ("tests.testapp.photos.NOT_CALLABLE", "not callable", "offer_realtime.E023")],
+        [
+            ("tests.testapp.photos.missing", "cannot be imported", "offer_realtime.E022"),
+            ("tests.testapp.photos.NOT_CALLABLE", "not callable", "offer_realtime.E023"),
+        ],
     )
     def test_a_bad_photo_url_is_named(self, path, fragment, check_id):
         with deal_settings(PHOTO_FIELD="image_key", PHOTO_URL=path):

@@ -208,11 +208,19 @@ class TestSocketId:
         from offer_realtime.changes import Action, Change, coalesce
 
         now = datetime.datetime.now(datetime.timezone.utc)
-        merged = coalesce([Change(Action.UPDATED, 1, now, True, socket_id="1.1"),
-                           Change(Action.UPDATED, 1, now, True, socket_id="2.2")])
+        merged = coalesce(
+            [
+                Change(Action.UPDATED, 1, now, True, socket_id="1.1"),
+                Change(Action.UPDATED, 1, now, True, socket_id="2.2"),
+            ]
+        )
         assert merged[0].socket_id is None
-        same = coalesce([Change(Action.UPDATED, 1, now, True, socket_id="1.1"),
-                         Change(Action.UPDATED, 1, now, True, socket_id="1.1")])
+        same = coalesce(
+            [
+                Change(Action.UPDATED, 1, now, True, socket_id="1.1"),
+                Change(Action.UPDATED, 1, now, True, socket_id="1.1"),
+            ]
+        )
         assert same[0].socket_id == "1.1"
 
 
@@ -238,10 +246,10 @@ response = channel_auth(request)
 response.render()
 print(response.status_code, response.content.decode())
 """
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "json_only_settings",
-           "PYTHONPATH": child_pythonpath(tmp_path)}
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env,
-                            check=False, cwd=tmp_path)  # not the tree's cwd: see tests/pythonpath.py
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "json_only_settings", "PYTHONPATH": child_pythonpath(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env, check=False, cwd=tmp_path
+    )  # not the tree's cwd: see tests/pythonpath.py
     assert result.returncode == 0, result.stderr
     status, body = result.stdout.strip().split(" ", 1)
     assert status == "200", body
@@ -269,8 +277,10 @@ class TestPresenceChannels:
         response = client.post(auth_url, {"socket_id": "12.34", "channel_name": "presence-hotel-killarney"})
         assert response.status_code == 200, response.content
         body = response.json()
-        assert json.loads(body["channel_data"]) == {"user_id": str(token.user.pk),
-                                                     "user_info": {"name": "Máire Ní Bhriain"}}
+        assert json.loads(body["channel_data"]) == {
+            "user_id": str(token.user.pk),
+            "user_info": {"name": "Máire Ní Bhriain"},
+        }
         assert body["auth"] == self.signed("presence-hotel-killarney", "12.34", body["channel_data"])
 
     def test_the_name_falls_back_to_the_username(self, hotel, auth_url):
@@ -280,13 +290,18 @@ class TestPresenceChannels:
         assert json.loads(response.json()["channel_data"])["user_info"] == {"name": "seanie"}
 
     def test_the_member_comes_from_the_presence_user_hook(self, hotel, auth_url):
-        with override_settings(OFFER_REALTIME={"CHANNEL": "presence-hotel-{hotel_slug}",
-                                               "PRESENCE_USER": "tests.test_private_channels.desk_member"}):
+        with override_settings(
+            OFFER_REALTIME={
+                "CHANNEL": "presence-hotel-{hotel_slug}",
+                "PRESENCE_USER": "tests.test_private_channels.desk_member",
+            }
+        ):
             response = staff_client(hotel, "desk").post(
                 auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"}
             )
         assert json.loads(response.json()["channel_data"]) == {
-            "user_id": "desk-desk", "user_info": {"name": "desk", "role": "front desk"}
+            "user_id": "desk-desk",
+            "user_info": {"name": "desk", "role": "front desk"},
         }
 
     def test_staff_of_another_hotel_are_refused(self, hotel, other_hotel, auth_url):
@@ -346,8 +361,9 @@ class TestStaffPresenceChannel:
         assert response.json() == {"detail": "Not a private offer channel."}
 
     def test_the_template_is_configurable(self, hotel, auth_url):
-        with override_settings(OFFER_REALTIME={**PRIVATE, "PRESENCE_CHANNEL": "presence-staff-{hotel_slug}"},
-                               **CREDENTIALS):
+        with override_settings(
+            OFFER_REALTIME={**PRIVATE, "PRESENCE_CHANNEL": "presence-staff-{hotel_slug}"}, **CREDENTIALS
+        ):
             client = staff_client(hotel)
             ours = client.post(auth_url, {"socket_id": "1.2", "channel_name": "presence-staff-killarney"})
             default = client.post(auth_url, {"socket_id": "1.2", "channel_name": "presence-hotel-killarney"})

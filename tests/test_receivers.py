@@ -232,8 +232,10 @@ class TestHotelMove:
             offer.hotel = hotel
             offer.save()
         assert [(e.name, e.channel) for e in sent] == [
-            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-galway"),
-            ("offer-deleted", "hotel-galway"), ("offer-created", "hotel-killarney"),
+            ("offer-deleted", "hotel-killarney"),
+            ("offer-created", "hotel-galway"),
+            ("offer-deleted", "hotel-galway"),
+            ("offer-created", "hotel-killarney"),
         ]
 
     def test_the_write_adds_no_query_and_the_old_hotel_costs_one_at_build_time(self, offer, other_hotel):
@@ -262,7 +264,8 @@ class TestHotelMove:
                 offer.save()
                 third.delete()  # nothing of the old hotel's is left to tell
         assert [(e.name, e.channel) for e in sent] == [
-            ("offer-deleted", "hotel-killarney"), ("offer-created", "hotel-cork"),
+            ("offer-deleted", "hotel-killarney"),
+            ("offer-created", "hotel-cork"),
             ("offer-created", "hotel-galway"),
         ]
 
@@ -301,7 +304,8 @@ class TestHotelMove:
             promo.venue = pier
             promo.save()
         assert [(e.name, e.channel) for e in sent] == [
-            ("offer-deleted", "venue-harbour-offers"), ("offer-created", "venue-pier-offers")
+            ("offer-deleted", "venue-harbour-offers"),
+            ("offer-created", "venue-pier-offers"),
         ]
         assert sent[0].data["offer_title"] == "Sail"
 

@@ -42,8 +42,13 @@ def failures():
 
 def unreachable(port, **offer_realtime):
     return override_settings(
-        PUSHER_APP_ID="1", PUSHER_KEY=KEY, PUSHER_SECRET="s3cret", PUSHER_HOST="127.0.0.1", PUSHER_PORT=port,
-        PUSHER_SSL=False, OFFER_REALTIME={"DELIVERY": "inline", **offer_realtime},
+        PUSHER_APP_ID="1",
+        PUSHER_KEY=KEY,
+        PUSHER_SECRET="s3cret",
+        PUSHER_HOST="127.0.0.1",
+        PUSHER_PORT=port,
+        PUSHER_SSL=False,
+        OFFER_REALTIME={"DELIVERY": "inline", **offer_realtime},
     )
 
 
@@ -91,8 +96,10 @@ def test_the_ping_command_explains_without_the_signed_url(refused_port):
 
 
 def test_redact_keeps_the_rest_of_the_text():
-    url = ("http://h:80/apps/1/events?auth_key=k&auth_signature=abc123&auth_timestamp=1&auth_version=1.0"
-           "&body_md5=ff (Caused by X)")
+    url = (
+        "http://h:80/apps/1/events?auth_key=k&auth_signature=abc123&auth_timestamp=1&auth_version=1.0"
+        "&body_md5=ff (Caused by X)"
+    )
     assert redact(url) == "http://h:80/apps/1/events?[redacted] (Caused by X)"
     assert redact("auth_signature=abc123 and body_md5=ff") == "auth_signature=[redacted] and body_md5=[redacted]"
     assert redact("nothing secret here?a=1") == "nothing secret here?a=1"

@@ -33,7 +33,11 @@ def test_override_settings_is_followed_and_undone():
 
 def test_pusher_credentials_from_environment_style_strings():
     with override_settings(
-        PUSHER_APP_ID=1234, PUSHER_KEY="k", PUSHER_SECRET="s", PUSHER_HOST="127.0.0.1", PUSHER_PORT="6001",
+        PUSHER_APP_ID=1234,
+        PUSHER_KEY="k",
+        PUSHER_SECRET="s",
+        PUSHER_HOST="127.0.0.1",
+        PUSHER_PORT="6001",
         PUSHER_SSL="false",
     ):
         creds = get_pusher_credentials()
@@ -130,8 +134,14 @@ def test_a_bad_value_is_a_check_message_and_falls_back_to_the_default(key, value
 @pytest.mark.django_db
 @pytest.mark.parametrize(("key", "value", "check_id"), _cases(BAD_PUSHER_VALUES))
 def test_a_bad_pusher_setting_is_a_check_message(key, value, check_id):
-    complete = {"PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s", "PUSHER_HOST": "127.0.0.1",
-                "PUSHER_PORT": 6001, "PUSHER_SSL": False}
+    complete = {
+        "PUSHER_APP_ID": "1",
+        "PUSHER_KEY": "k",
+        "PUSHER_SECRET": "s",
+        "PUSHER_HOST": "127.0.0.1",
+        "PUSHER_PORT": 6001,
+        "PUSHER_SSL": False,
+    }
     with override_settings(**{**complete, key: value}):
         messages = _offer_realtime_messages()
         assert check_id in [m.id for m in messages]
@@ -144,12 +154,26 @@ def test_a_bad_pusher_setting_is_a_check_message(key, value, check_id):
 
 
 def test_good_environment_style_values_are_accepted():
-    good = {"ENABLED": "off", "TIMEOUT": "2.5", "QUEUE_SIZE": "50", "MAX_PAYLOAD_BYTES": 20_000.0,
-            "RETRY_ATTEMPTS": 0, "QUEUE_PUT_TIMEOUT": 0, "IGNORE_FIELDS": ["title"], "BACKEND": "null"}
+    good = {
+        "ENABLED": "off",
+        "TIMEOUT": "2.5",
+        "QUEUE_SIZE": "50",
+        "MAX_PAYLOAD_BYTES": 20_000.0,
+        "RETRY_ATTEMPTS": 0,
+        "QUEUE_PUT_TIMEOUT": 0,
+        "IGNORE_FIELDS": ["title"],
+        "BACKEND": "null",
+    }
     with override_settings(OFFER_REALTIME=good, PUSHER_PORT="6001", PUSHER_APP_ID=42, PUSHER_SSL="0"):
         conf = get_settings()
-        assert (conf.enabled, conf.timeout, conf.queue_size, conf.max_payload_bytes, conf.retry_attempts,
-                conf.ignore_fields) == (False, 2.5, 50, 20_000, 1, ("title",))
+        assert (
+            conf.enabled,
+            conf.timeout,
+            conf.queue_size,
+            conf.max_payload_bytes,
+            conf.retry_attempts,
+            conf.ignore_fields,
+        ) == (False, 2.5, 50, 20_000, 1, ("title",))
         assert conf.problems == ()
         creds = get_pusher_credentials()
         assert (creds.port, creds.app_id, creds.ssl, creds.problems) == (6001, "42", False, ())

@@ -23,10 +23,21 @@ def offer_fields() -> tracking.TrackedFields:
 def loaded_offer(**values) -> Offer:
     """An offer as a query returns it (post_init ran with its loaded values)."""
     row = {
-        "id": 7, "hotel_id": 1, "title": "Spa", "short_description": "Two nights", "details_text": "",
-        "details_html": "", "valid_from": datetime.date(2026, 1, 1), "valid_to": None, "tag": "Spa",
-        "book_now_url": "", "photo": "offers/a.jpg", "sort_order": 1, "is_active": True,
-        "created_at": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc), **values,
+        "id": 7,
+        "hotel_id": 1,
+        "title": "Spa",
+        "short_description": "Two nights",
+        "details_text": "",
+        "details_html": "",
+        "valid_from": datetime.date(2026, 1, 1),
+        "valid_to": None,
+        "tag": "Spa",
+        "book_now_url": "",
+        "photo": "offers/a.jpg",
+        "sort_order": 1,
+        "is_active": True,
+        "created_at": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc),
+        **values,
     }
     names = [f.attname for f in Offer._meta.concrete_fields if f.attname in row]
     return Offer.from_db("default", names, [row[name] for name in names])

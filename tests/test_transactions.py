@@ -79,7 +79,8 @@ def test_rolled_back_savepoints_keep_no_change_and_the_rest_still_commits(offer,
             roll_back(moved, 10)
         assert live_changes() - before == 0
     assert [(e.name, e.data["offer"]["title"]) for e in sent] == [
-        ("offer-updated", "kept"), ("offer-created", "also kept")
+        ("offer-updated", "kept"),
+        ("offer-created", "also kept"),
     ]
 
 

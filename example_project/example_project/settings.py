@@ -128,9 +128,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 if SWAGGER_UI_BUNDLED:
-    SPECTACULAR_SETTINGS.update(
-        SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR"
-    )
+    SPECTACULAR_SETTINGS.update(SWAGGER_UI_DIST="SIDECAR", SWAGGER_UI_FAVICON_HREF="SIDECAR", REDOC_DIST="SIDECAR")
 
 # Pusher, by the names Pusher's own examples (a chat/utils.py) use. Without them the
 # example logs events instead of sending them (offer_realtime picks its logging backend).

@@ -24,8 +24,18 @@ class OfferAdminForm(forms.ModelForm):
 
         model = Offer
         fields = [
-            "hotel", "title", "short_description", "details_text", "details_html", "valid_from", "valid_to",
-            "tag", "book_now_url", "photo", "sort_order", "is_active",
+            "hotel",
+            "title",
+            "short_description",
+            "details_text",
+            "details_html",
+            "valid_from",
+            "valid_to",
+            "tag",
+            "book_now_url",
+            "photo",
+            "sort_order",
+            "is_active",
         ]
 
     def clean_photo(self):

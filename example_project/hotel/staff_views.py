@@ -234,8 +234,6 @@ def _refuse_oversized_upload(request: Request) -> Response | None:
     Runs before ``request.data`` is read, so a huge upload is refused without Django
     receiving (and spooling to disk) the whole body.
     """
-    if request.content_type.startswith("multipart/") and uploads.request_too_large(
-        request.META.get("CONTENT_LENGTH")
-    ):
+    if request.content_type.startswith("multipart/") and uploads.request_too_large(request.META.get("CONTENT_LENGTH")):
         return Response({"photo": [uploads.too_large_message()]}, status=status.HTTP_400_BAD_REQUEST)
     return None

@@ -21,9 +21,7 @@ MAX_EVENT_NAME_LENGTH = 200
 def make_client(credentials: PusherCredentials, timeout: float) -> pusher.Pusher:
     """A ``pusher.Pusher`` client for ``credentials``; raises ImproperlyConfigured if incomplete."""
     if not credentials.complete:
-        raise ImproperlyConfigured(
-            "The Pusher backend needs " + ", ".join(credentials.missing) + " in settings."
-        )
+        raise ImproperlyConfigured("The Pusher backend needs " + ", ".join(credentials.missing) + " in settings.")
     options = {
         "app_id": credentials.app_id,
         "key": credentials.key,

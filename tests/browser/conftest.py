@@ -66,8 +66,14 @@ def pusher_js_installed():
         npm = shutil.which("npm")
         if npm is None:
             pytest.fail("npm is needed to install example_project/node_modules (pusher-js for the board)")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=EXAMPLE_DIR, check=True, timeout=300,
-                       stdin=subprocess.DEVNULL, capture_output=True)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=EXAMPLE_DIR,
+            check=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+        )
     return PUSHER_JS
 
 
@@ -160,8 +166,17 @@ READ_CARDS_JS = """
 """
 
 #: The fields of an offer both pages show (and READ_CARDS_JS reads); the board adds is_active.
-SHOWN_FIELDS = ("id", "title", "tag", "short_description", "details_text", "valid_from", "valid_to",
-                "book_now_url", "photo_url")
+SHOWN_FIELDS = (
+    "id",
+    "title",
+    "tag",
+    "short_description",
+    "details_text",
+    "valid_from",
+    "valid_to",
+    "book_now_url",
+    "photo_url",
+)
 
 
 def shown(offers: list[dict], *, staff: bool) -> list[dict]:
@@ -265,8 +280,9 @@ def open_board(_opened_pages, live_server):
     """Open a logged-in board page: ``open_board(staff, label)``; screenshots at teardown."""
     new_context, pages = _opened_pages
 
-    def open_(staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800),
-              query: str = "") -> BoardPage:
+    def open_(
+        staff: Staff, label: str, *, login_form: bool = False, viewport=(1280, 800), query: str = ""
+    ) -> BoardPage:
         context = new_context(viewport)
         page = context.new_page()
         board = BoardPage(page, live_server.url, label)
@@ -398,8 +414,9 @@ class DirectTrigger:
     def __init__(self, soketi, channel: str) -> None:
         import pusher
 
-        self.client = pusher.Pusher(app_id=soketi.app_id, key=soketi.key, secret=soketi.secret,
-                                    host=soketi.host, port=soketi.port, ssl=False)
+        self.client = pusher.Pusher(
+            app_id=soketi.app_id, key=soketi.key, secret=soketi.secret, host=soketi.host, port=soketi.port, ssl=False
+        )
         self.channel = channel
 
     def send(self, name: str, data: dict, event_id: str, changed_at: datetime.datetime | None) -> None:
@@ -412,10 +429,12 @@ class DirectTrigger:
     def send_all(self, events: list[tuple[str, dict]]) -> None:
         """Already complete ``(name, data)`` events, in this order (batches of 10 keep the order)."""
         for start in range(0, len(events), 10):
-            self.client.trigger_batch([
-                {"channel": self.channel, "name": name, "data": json.dumps(data)}
-                for name, data in events[start:start + 10]
-            ])
+            self.client.trigger_batch(
+                [
+                    {"channel": self.channel, "name": name, "data": json.dumps(data)}
+                    for name, data in events[start : start + 10]
+                ]
+            )
 
     def updated(self, offer: dict, event_id: str, changed_at: datetime.datetime, **changes) -> None:
         """offer-updated with ``offer`` (API data) changed by ``changes``."""
@@ -427,15 +446,27 @@ class DirectTrigger:
 
     def image(self, offer: dict, photo_url: str, event_id: str, changed_at: datetime.datetime) -> None:
         """offer-image-updated for ``offer``."""
-        self.send("offer-image-updated", {
-            "offer_id": offer["id"], "offer_title": offer["title"], "photo_url": photo_url,
-            "timestamp": changed_at.isoformat(), "action": "image-updated",
-        }, event_id, changed_at)
+        self.send(
+            "offer-image-updated",
+            {
+                "offer_id": offer["id"],
+                "offer_title": offer["title"],
+                "photo_url": photo_url,
+                "timestamp": changed_at.isoformat(),
+                "action": "image-updated",
+            },
+            event_id,
+            changed_at,
+        )
 
     def deleted(self, offer: dict, event_id: str, changed_at: datetime.datetime) -> None:
         """offer-deleted for ``offer``."""
-        self.send("offer-deleted", {"offer_id": offer["id"], "offer_title": offer["title"], "action": "deleted"},
-                  event_id, changed_at)
+        self.send(
+            "offer-deleted",
+            {"offer_id": offer["id"], "offer_title": offer["title"], "action": "deleted"},
+            event_id,
+            changed_at,
+        )
 
     def sync(self, offer_id, event_id: str, changed_at: datetime.datetime | None = None) -> None:
         """offers-updated ``{"action": "sync", "offer_id"}`` (no ``offer_id`` when None)."""
@@ -469,10 +500,24 @@ def run_writers(seed: int, tmp_path: Path) -> tuple[list[dict], dict[str, int]]:
     outs = [tmp_path / f"writer-{k}.json" for k in range(WRITERS)]
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.browser.writer", str(out), "--seed", str(seed * 100 + k),
-             "--ops", str(OPS_PER_WRITER), "--start", str(start)],
+            [
+                sys.executable,
+                "-m",
+                "tests.browser.writer",
+                str(out),
+                "--seed",
+                str(seed * 100 + k),
+                "--ops",
+                str(OPS_PER_WRITER),
+                "--start",
+                str(start),
+            ],
             # cwd: not the tree, which `-m` would put first on sys.path (see tests/pythonpath.py).
-            env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for k, out in enumerate(outs)
     ]

@@ -84,14 +84,31 @@ def test_board_private_and_guest_page_public_side_by_side(audiences, open_board,
 
     # Everything the guest page heard was public: active offers, the public fields.
     heard = guest.page.evaluate("() => window.__heard")
-    public_fields = {"id", "title", "short_description", "details_text", "details_html", "valid_from", "valid_to",
-                     "tag", "book_now_url", "photo_url", "sort_order", "is_active", "created_at"}
+    public_fields = {
+        "id",
+        "title",
+        "short_description",
+        "details_text",
+        "details_html",
+        "valid_from",
+        "valid_to",
+        "tag",
+        "book_now_url",
+        "photo_url",
+        "sort_order",
+        "is_active",
+        "created_at",
+    }
     offers = [data["offer"] for name, data in heard if "offer" in data]
     assert offers and all(set(o) == public_fields and o["is_active"] is True for o in offers)
     # (The activated draft keeps its short description "About Winter Draft": only the title changed.)
     assert "Hidden tag" not in str(heard) and "Staff only" not in str(heard) and "Winter Draft v2" not in str(heard)
     # golf created, draft activated (created), spa photo, spa deactivated (deleted), draft photo cleared.
     assert [name for name, _ in heard] == [
-        "offer-created", "offer-created", "offer-image-updated", "offer-deleted", "offer-updated",
+        "offer-created",
+        "offer-created",
+        "offer-image-updated",
+        "offer-deleted",
+        "offer-updated",
     ]
     expect(board.page.locator("#offers > li")).to_have_count(3)

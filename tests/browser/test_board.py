@@ -46,16 +46,26 @@ def test_api_changes_reach_both_pages_of_the_hotel_and_never_the_other(realtime,
     killarney_api = api(maire)
 
     offer = killarney_api.create(title="Spa Weekend", short_description="Two nights", tag="Spa")
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
-                      .to_have_text("Spa Weekend", timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title")).to_have_text("Spa Weekend", timeout=ms),
+    )
 
     photo_url = killarney_api.upload_photo(offer["id"])
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator("img.offer-photo"))
-                      .to_have_attribute("src", photo_url, timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator("img.offer-photo")).to_have_attribute(
+            "src", photo_url, timeout=ms
+        ),
+    )
 
     killarney_api.update(offer["id"], title="Spa Weekend for Two", is_active=False)
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
-                      .to_have_text("Spa Weekend for Two", timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title")).to_have_text(
+            "Spa Weekend for Two", timeout=ms
+        ),
+    )
     for board in boards:
         expect(board.offer(offer["id"]).locator(".offer-inactive")).to_be_visible()
     # The photo survives a later offer-updated (its data carries the photo too).
@@ -70,7 +80,10 @@ def test_api_changes_reach_both_pages_of_the_hotel_and_never_the_other(realtime,
     for board in boards:
         expect(board.page.locator("#empty")).to_be_visible()
     assert [e.get_attribute("data-event") for e in page_a.page.locator("#activity > li").all()] == [
-        "deleted", "updated", "image-updated", "created",
+        "deleted",
+        "updated",
+        "image-updated",
+        "created",
     ]
 
     # Galway's page is live (its own offer arrives) and saw nothing of killarney's.
@@ -100,8 +113,12 @@ def test_page_writes_go_to_others_with_the_socket_id(realtime, open_board, staff
     expect(card.locator("img.offer-photo")).to_be_visible()  # created, then its photo uploaded
     offer = Offer.objects.get(pk=int(card.get_attribute("data-offer-id")))
     assert offer.title == "Terrace Lunch" and offer.photo
-    expect_everywhere((writer, reader), lambda b, ms: expect(b.offer(offer.pk).locator("img.offer-photo"))
-                      .to_have_attribute("src", offer.photo.url, timeout=ms))
+    expect_everywhere(
+        (writer, reader),
+        lambda b, ms: expect(b.offer(offer.pk).locator("img.offer-photo")).to_have_attribute(
+            "src", offer.photo.url, timeout=ms
+        ),
+    )
     expect(reader.offer(offer.pk).locator(".offer-title")).to_have_text("Terrace Lunch")
     expect(reader.offer(offer.pk).locator(".offer-tag")).to_have_text("Lunch")
     expect(writer.cards).to_have_count(1)
@@ -152,7 +169,10 @@ def test_redelivered_and_stale_events_are_not_applied(realtime, open_board, staf
         expect(board.activity(event_id="evt-first")).to_have_count(1)
         expect(board.activity(event_id="evt-stale")).to_contain_text("ignored: older than shown")
         assert board.page.locator("#activity > li").evaluate_all("items => items.map(i => i.dataset.eventId)") == [
-            "evt-marker", "evt-stale", "evt-second", "evt-first",
+            "evt-marker",
+            "evt-stale",
+            "evt-second",
+            "evt-first",
         ]
 
 
@@ -246,15 +266,19 @@ def test_offers_updated_fetches_the_offer_or_the_list(realtime, settings, open_b
 
     # Too large for Pusher: offers-updated {"action": "sync", "offer_id"} comes instead, the page fetches.
     offer = api(maire).create(title="The Long Stay", details_text=details)
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
-                      .to_have_text("The Long Stay", timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title")).to_have_text("The Long Stay", timeout=ms),
+    )
     for board in boards:
         assert board.offer(offer["id"]).locator(".offer-details").text_content() == details
         expect(board.activity(event="offers-updated")).to_contain_text("fetched from the API")
 
     api(maire).update(offer["id"], title="The Longer Stay", details_text=details + " Spa included.")
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
-                      .to_have_text("The Longer Stay", timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title")).to_have_text("The Longer Stay", timeout=ms),
+    )
     for board in boards:
         assert board.offer(offer["id"]).locator(".offer-details").text_content().endswith("Spa included.")
         expect(board.activity(event="offers-updated")).to_have_count(2)
@@ -286,16 +310,21 @@ def test_private_channels_subscribe_through_the_auth_endpoint(realtime, settings
         assert (config["private"], config["channel"]) == (True, f"private-hotel-{slug}")
         # pusher-js asked the auth endpoint (with the session and CSRF token) before subscribing:
         # once for the private channel, once for the hotel's presence channel (who is online).
-        assert board.page.evaluate(
-            "() => performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/realtime/pusher/auth/'))"
-            ".length"
-        ) == 2
+        assert (
+            board.page.evaluate(
+                "() => performance.getEntriesByType('resource')"
+                ".filter(e => e.name.endsWith('/api/realtime/pusher/auth/')).length"
+            )
+            == 2
+        )
         assert config["presenceChannel"] == f"presence-hotel-{slug}"
     expect(galway.page.locator("#online")).to_have_attribute("data-members", "aoife")
 
     offer = api(maire).create(title="Private Dining")
-    expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title"))
-                      .to_have_text("Private Dining", timeout=ms))
+    expect_everywhere(
+        boards,
+        lambda b, ms: expect(b.offer(offer["id"]).locator(".offer-title")).to_have_text("Private Dining", timeout=ms),
+    )
     api(maire).delete(offer["id"])
     expect_everywhere(boards, lambda b, ms: expect(b.offer(offer["id"])).to_have_count(0, timeout=ms))
     expect(galway.page.locator("#activity > li")).to_have_count(0)
@@ -343,17 +372,32 @@ def test_board_screenshot(realtime, open_board, staff, api):
     """
     maire = staff[0]
     killarney = api(maire)
-    spa = killarney.create(title="Spa Weekend", short_description="Two nights with breakfast and a spa treatment",
-                           details_text="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
-                           tag="Spa", valid_to="2027-03-31", sort_order=1)
+    spa = killarney.create(
+        title="Spa Weekend",
+        short_description="Two nights with breakfast and a spa treatment",
+        details_text="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
+        tag="Spa",
+        valid_to="2027-03-31",
+        sort_order=1,
+    )
     killarney.upload_photo(spa["id"], photo_bytes())
-    killarney.create(title="Midweek Escape", short_description="Any two nights Sunday to Thursday",
-                     tag="Midweek", is_active=False, sort_order=3)
+    killarney.create(
+        title="Midweek Escape",
+        short_description="Any two nights Sunday to Thursday",
+        tag="Midweek",
+        is_active=False,
+        sort_order=3,
+    )
     board = open_board(maire, "docs", viewport=(1200, 640))
     expect(board.cards).to_have_count(2)
     # These two arrive live, while the page is open.
-    golf = killarney.create(title="Golf Break", short_description="Three nights and two rounds at the lakeside course",
-                            tag="Golf", book_now_url="https://example.com/book/golf", sort_order=2)
+    golf = killarney.create(
+        title="Golf Break",
+        short_description="Three nights and two rounds at the lakeside course",
+        tag="Golf",
+        book_now_url="https://example.com/book/golf",
+        sort_order=2,
+    )
     killarney.upload_photo(golf["id"], photo_bytes(colours=((120, 60, 140), (250, 120, 80))))
     killarney.update(spa["id"], tag="Spa · 10% off")
     expect(board.cards).to_have_count(3, timeout=LIVE_TIMEOUT_MS)

@@ -15,8 +15,13 @@ from tests.browser.conftest import REPO
 def run_logic() -> dict:
     node = shutil.which("node")
     assert node, "Node is needed (it runs soketi for the other browser tests too)"
-    result = subprocess.run([node, str(REPO / "tests" / "browser" / "collab_logic.cjs")], capture_output=True,
-                            text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [node, str(REPO / "tests" / "browser" / "collab_logic.cjs")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 

@@ -50,7 +50,8 @@ def online(board) -> list[str]:
 def wait_online(board, names, timeout_ms=LIVE_TIMEOUT_MS * 2) -> None:
     board.page.wait_for_function(
         "(names) => (document.getElementById('online').dataset.members || '') === names.join('\\n')",
-        arg=sorted(names), timeout=timeout_ms,
+        arg=sorted(names),
+        timeout=timeout_ms,
     )
 
 
@@ -62,10 +63,21 @@ def presence_crowd(realtime):
     def crowd(channel: str, count: int) -> int:
         node = shutil.which("node")
         assert node, "Node is needed (it runs soketi too)"
-        config = {"key": realtime.key, "secret": realtime.secret, "host": realtime.host, "port": int(realtime.port),
-                  "channel": channel, "count": count}
-        proc = subprocess.Popen([node, str(E2E_DIR / "presence_crowd.mjs"), json.dumps(config)], cwd=E2E_DIR,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        config = {
+            "key": realtime.key,
+            "secret": realtime.secret,
+            "host": realtime.host,
+            "port": int(realtime.port),
+            "channel": channel,
+            "count": count,
+        }
+        proc = subprocess.Popen(
+            [node, str(E2E_DIR / "presence_crowd.mjs"), json.dumps(config)],
+            cwd=E2E_DIR,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         started.append(proc)
         report = json.loads(proc.stdout.readline() or '{"type": "exited"}')
         assert report["type"] == "ready", report
@@ -171,8 +183,10 @@ def test_two_staff_presence_editing_conflict_and_no_lost_update(private, named_s
     marker_gone = time.monotonic() - closed
     wait_online(b, ["Seán"], timeout_ms=TAB_GONE_BOUND_S * 1000)
     name_gone = time.monotonic() - closed
-    print(f"tab closed -> marker gone on the other board: {marker_gone * 1000:.0f} ms; "
-          f"-> name gone (member_removed): {name_gone * 1000:.0f} ms")
+    print(
+        f"tab closed -> marker gone on the other board: {marker_gone * 1000:.0f} ms; "
+        f"-> name gone (member_removed): {name_gone * 1000:.0f} ms"
+    )
     assert name_gone < TAB_GONE_BOUND_S
 
 
@@ -230,8 +244,9 @@ def test_the_101st_member_sees_a_count_and_is_told_why(private, named_staff, ope
     assert presence_crowd("presence-hotel-killarney", 99) == 99
 
     a = open_board(maire, "maire")
-    a.page.wait_for_function("() => document.getElementById('online').dataset.count === '100'",
-                             timeout=LIVE_TIMEOUT_MS * 2)
+    a.page.wait_for_function(
+        "() => document.getElementById('online').dataset.count === '100'", timeout=LIVE_TIMEOUT_MS * 2
+    )
     assert a.page.locator("#online").get_attribute("data-mode") == "list"
     names = online(a)
     assert len(names) == 100 and "Máire" in names and "Crowd 99" in names
@@ -240,7 +255,9 @@ def test_the_101st_member_sees_a_count_and_is_told_why(private, named_staff, ope
     refused = b.page.locator("#online[data-mode='count']")
     expect(refused).to_have_text(
         "100+ online (names are not listed above 100: Pusher lets at most 100 members into a presence channel,"
-        " and this board is not among them)", timeout=LIVE_TIMEOUT_MS * 2)
+        " and this board is not among them)",
+        timeout=LIVE_TIMEOUT_MS * 2,
+    )
     assert refused.get_attribute("data-count") == "100+"
     assert online(b) == []
     b.screenshot("presence-over-limit", full_page=False)

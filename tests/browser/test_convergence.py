@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_pages_equal_the_api_for_any_arrival_order(seed, realtime, open_board, open_guest, staff, api, live_server,
-                                                   tmp_path):
+def test_pages_equal_the_api_for_any_arrival_order(
+    seed, realtime, open_board, open_guest, staff, api, live_server, tmp_path
+):
     maire = staff[0]
     killarney = api(maire)
     for i in range(5):
@@ -45,12 +46,25 @@ def test_pages_equal_the_api_for_any_arrival_order(seed, realtime, open_board, o
 
     events, done = run_writers(seed, tmp_path)
     # Every kind of write happened (moves too: offer-deleted here, offer-created on the way back).
-    assert set(done) == {"create", "update", "photo", "edit_and_photo", "clear_photo", "delete", "move_away",
-                         "move_back"}, done
+    assert set(done) == {
+        "create",
+        "update",
+        "photo",
+        "edit_and_photo",
+        "clear_photo",
+        "delete",
+        "move_away",
+        "move_back",
+    }, done
     events = [event for event in events if event["channel"] == "hotel-killarney"]
     random.Random(seed).shuffle(events)
-    marker = {"offer_id": 10**9, "offer_title": "marker", "action": "deleted", "event_id": f"marker-{seed}",
-              "changed_at": timezone.now().isoformat()}
+    marker = {
+        "offer_id": 10**9,
+        "offer_title": "marker",
+        "action": "deleted",
+        "event_id": f"marker-{seed}",
+        "changed_at": timezone.now().isoformat(),
+    }
     DirectTrigger(realtime, "hotel-killarney").send_all(
         [(event["name"], event["data"]) for event in events] + [("offer-deleted", marker)]
     )

@@ -52,8 +52,9 @@ def test_changes_reach_the_guest_page_and_never_another_hotels(realtime, open_gu
     hidden = killarney.create(title="Staff only", is_active=False)  # created inactive: never shown
 
     photo_url = killarney.upload_photo(golf["id"])
-    expect(guest.offer(golf["id"]).locator("img.offer-photo")).to_have_attribute("src", photo_url,
-                                                                                  timeout=LIVE_TIMEOUT_MS)
+    expect(guest.offer(golf["id"]).locator("img.offer-photo")).to_have_attribute(
+        "src", photo_url, timeout=LIVE_TIMEOUT_MS
+    )
     assert guest.offer(golf["id"]).locator("img.offer-photo").evaluate("img => img.naturalWidth") > 0
     expect_same_as_public_api(guest, live_server.url, "killarney")
 
@@ -130,20 +131,34 @@ def test_guest_page_screenshot(realtime, open_guest, staff, api):
     ``UPDATE_DOCS_SCREENSHOT=1 pytest tests/browser -k screenshot`` refreshes the README's picture.
     """
     killarney = api(staff[0])
-    spa = killarney.create(title="Spa Weekend", tag="Spa", sort_order=1, valid_to="2027-03-31",
-                           short_description="Two nights with breakfast and a spa treatment",
-                           details_text="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
-                           book_now_url="https://example.com/book/spa")
+    spa = killarney.create(
+        title="Spa Weekend",
+        tag="Spa",
+        sort_order=1,
+        valid_to="2027-03-31",
+        short_description="Two nights with breakfast and a spa treatment",
+        details_text="Thermal suite, one 50-minute treatment each, late checkout on Sunday.",
+        book_now_url="https://example.com/book/spa",
+    )
     killarney.upload_photo(spa["id"], photo_bytes())
     killarney.create(title="Staff draft", is_active=False)
     guest = open_guest("killarney", "docs", viewport=(1200, 720))
     # These arrive live, while the page is open.
-    golf = killarney.create(title="Golf Break", tag="Golf", sort_order=2, valid_from="2027-04-01",
-                            short_description="Three nights and two rounds at the lakeside course",
-                            book_now_url="https://example.com/book/golf")
+    golf = killarney.create(
+        title="Golf Break",
+        tag="Golf",
+        sort_order=2,
+        valid_from="2027-04-01",
+        short_description="Three nights and two rounds at the lakeside course",
+        book_now_url="https://example.com/book/golf",
+    )
     killarney.upload_photo(golf["id"], photo_bytes(colours=((120, 60, 140), (250, 120, 80))))
-    midweek = killarney.create(title="Midweek Escape", tag="Midweek", sort_order=3,
-                               short_description="Any two nights Sunday to Thursday, dinner on the first evening")
+    midweek = killarney.create(
+        title="Midweek Escape",
+        tag="Midweek",
+        sort_order=3,
+        short_description="Any two nights Sunday to Thursday, dinner on the first evening",
+    )
     killarney.upload_photo(midweek["id"], photo_bytes(colours=((200, 120, 60), (255, 240, 200))))
     expect(guest.cards).to_have_count(3, timeout=LIVE_TIMEOUT_MS)
     expect(guest.offer(midweek["id"]).locator("img.offer-photo")).to_be_visible(timeout=LIVE_TIMEOUT_MS)

@@ -17,15 +17,33 @@ from tests.browser.conftest import photo_bytes
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/public/hotels/killarney/offers/"
-PUBLIC_FIELDS = ["id", "title", "short_description", "details_text", "details_html", "valid_from", "valid_to",
-                 "tag", "book_now_url", "photo_url", "sort_order", "created_at"]
+PUBLIC_FIELDS = [
+    "id",
+    "title",
+    "short_description",
+    "details_text",
+    "details_html",
+    "valid_from",
+    "valid_to",
+    "tag",
+    "book_now_url",
+    "photo_url",
+    "sort_order",
+    "created_at",
+]
 
 
 @pytest.fixture
 def offers(hotels):
     killarney, galway = hotels
-    spa = Offer.objects.create(hotel=killarney, title="Spa", short_description="Spa", sort_order=2,
-                               valid_to=datetime.date(2027, 3, 31), tag="Spa")
+    spa = Offer.objects.create(
+        hotel=killarney,
+        title="Spa",
+        short_description="Spa",
+        sort_order=2,
+        valid_to=datetime.date(2027, 3, 31),
+        tag="Spa",
+    )
     spa.photo.save("spa.png", ContentFile(photo_bytes()), save=True)
     golf = Offer.objects.create(hotel=killarney, title="Golf", short_description="Golf", sort_order=1)
     draft = Offer.objects.create(hotel=killarney, title="Draft", short_description="Not yet", is_active=False)

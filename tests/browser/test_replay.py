@@ -58,8 +58,14 @@ def test_every_order_of_the_events_ends_on_the_api(seed, staff, tmp_path):
         "permutations": PERMUTATIONS,
         "seed": seed,
     }
-    result = subprocess.run([node, str(REPO / "tests" / "browser" / "replay_events.cjs")], input=json.dumps(replay),
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [node, str(REPO / "tests" / "browser" / "replay_events.cjs")],
+        input=json.dumps(replay),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     outcome = json.loads(result.stdout)
     assert outcome["runs"] == PERMUTATIONS and outcome["redelivered"] > PERMUTATIONS
     assert outcome["failed"] == 0, outcome["failures"]

@@ -79,8 +79,13 @@ def main() -> None:
         return fields
 
     def create() -> bool:
-        offer = Offer(hotel=killarney, title=f"{name} new {next(counter)}", short_description="New",
-                      is_active=rng.random() < 0.8, sort_order=rng.randrange(5))
+        offer = Offer(
+            hotel=killarney,
+            title=f"{name} new {next(counter)}",
+            short_description="New",
+            is_active=rng.random() < 0.8,
+            sort_order=rng.randrange(5),
+        )
         if rng.random() < 0.4:
             new_photo(offer)
         offer.save()
@@ -143,7 +148,14 @@ def main() -> None:
         return move(galway, killarney)
 
     operations = {
-        create: 12, update: 30, photo: 18, edit_and_photo: 8, clear_photo: 6, delete: 8, move_away: 5, move_back: 5,
+        create: 12,
+        update: 30,
+        photo: 18,
+        edit_and_photo: 8,
+        clear_photo: 6,
+        delete: 8,
+        move_away: 5,
+        move_back: 5,
     }
     done: dict[str, int] = {}
     skipped = 0

@@ -216,9 +216,7 @@ def expected_public(api_offers: Iterable[Offer]) -> dict[Any, Offer]:
     return {o["id"]: o for o in api_offers if o.get("is_active") is True}
 
 
-def view_diff(
-    shown: dict[Any, Offer], expected: dict[Any, Offer], ignore: Iterable[str] = NOT_COMPARED
-) -> list[str]:
+def view_diff(shown: dict[Any, Offer], expected: dict[Any, Offer], ignore: Iterable[str] = NOT_COMPARED) -> list[str]:
     """Readable differences between a view and the API (empty when they agree), except ``ignore``d keys."""
     ignored = set(ignore)
     problems = []

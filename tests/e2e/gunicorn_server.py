@@ -47,8 +47,17 @@ class GunicornServer:
             **env,
         }
         self.command = [
-            sys.executable, "-m", "gunicorn", "example_project.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}", "--worker-class", "sync", "--log-level", "info", *args,
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "example_project.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--worker-class",
+            "sync",
+            "--log-level",
+            "info",
+            *args,
         ]
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
@@ -64,8 +73,13 @@ class GunicornServer:
         """Start gunicorn and wait until it answers HTTP."""
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                self.command, cwd=EXAMPLE, env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                self.command,
+                cwd=EXAMPLE,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.startup_timeout
         while True:
@@ -97,8 +111,9 @@ class GunicornServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def request(self, method: str, path: str, *, token: str | None = None, body: Any = None,
-                timeout: float = 60.0) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, *, token: str | None = None, body: Any = None, timeout: float = 60.0
+    ) -> tuple[int, Any]:
         """One HTTP request on a new connection; ``(status, parsed JSON or None)``."""
         headers = {"Accept": "application/json"}
         if token:

@@ -235,13 +235,10 @@ def ensure_node_modules() -> None:
                     timeout=NPM_CI_TIMEOUT,
                 )
             except subprocess.TimeoutExpired as exc:
-                raise HarnessError(
-                    f"`npm ci` in {E2E_DIR} did not finish within {NPM_CI_TIMEOUT:.0f} s"
-                ) from exc
+                raise HarnessError(f"`npm ci` in {E2E_DIR} did not finish within {NPM_CI_TIMEOUT:.0f} s") from exc
             if result.returncode != 0:
                 raise HarnessError(
-                    f"`npm ci` in {E2E_DIR} failed with exit code {result.returncode}:\n"
-                    f"{result.stdout[-8000:]}"
+                    f"`npm ci` in {E2E_DIR} failed with exit code {result.returncode}:\n{result.stdout[-8000:]}"
                 )
             if _node_modules_stale():
                 raise HarnessError(
@@ -752,8 +749,7 @@ class Subscriber:
         message = self.wait_for(find, timeout, f"subscription to {channel!r}")
         if message["type"] == "subscription_error":
             raise SubscriptionError(
-                f"subscription to {channel!r} failed: status={message.get('status')} "
-                f"error={message.get('error')}",
+                f"subscription to {channel!r} failed: status={message.get('status')} error={message.get('error')}",
                 channel=channel,
                 status=message.get("status"),
                 error=message.get("error"),

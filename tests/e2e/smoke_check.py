@@ -147,9 +147,7 @@ def main() -> int:
             for seq in range(LATENCY_SAMPLES):
                 sent_ms = time.time() * 1000
                 client.trigger(CHANNEL, "latency", {"seq": seq})
-                [received] = [
-                    e for e in sub.wait_for_events(seq + 1, event="latency") if e["data"]["seq"] == seq
-                ]
+                [received] = [e for e in sub.wait_for_events(seq + 1, event="latency") if e["data"]["seq"] == seq]
                 latencies.append(received["received_at_ms"] - sent_ms)
             latencies.sort()
             check(

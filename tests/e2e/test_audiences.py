@@ -51,8 +51,11 @@ def random_write(rng: random.Random, hotels: dict, number: int) -> None:
     kind = rng.choice(["create"] * 3 + ["edit", "toggle", "toggle", "photo", "clear", "move", "delete", "combo"])
     if kind == "create" or not offers:
         Offer.objects.create(
-            hotel=hotels[rng.choice(SLUGS)], title=f"Offer {number}", short_description="s",
-            is_active=rng.random() < 0.5, photo=make_image(f"p{number}.png") if rng.random() < 0.3 else None,
+            hotel=hotels[rng.choice(SLUGS)],
+            title=f"Offer {number}",
+            short_description="s",
+            is_active=rng.random() < 0.5,
+            photo=make_image(f"p{number}.png") if rng.random() < 0.3 else None,
         )
         return
     offer = rng.choice(offers)
@@ -80,8 +83,11 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
     auth = f"{live_server.url}/realtime/pusher/auth/"
     guest = subscribe(*(f"hotel-{slug}" for slug in SLUGS))
     staff = {
-        slug: subscribe(f"private-hotel-{slug}", auth_endpoint=auth,
-                        headers={"Authorization": f"Token {make_staff(f'staff-{slug}', hotels[slug]).key}"})
+        slug: subscribe(
+            f"private-hotel-{slug}",
+            auth_endpoint=auth,
+            headers={"Authorization": f"Token {make_staff(f'staff-{slug}', hotels[slug]).key}"},
+        )
         for slug in SLUGS
     }
 
@@ -112,10 +118,15 @@ def test_200_random_writes_never_leak_to_guests(audiences, live_server, subscrib
     def received_end(channel, offer_id):
         def find(messages):
             for m in messages:
-                if m.get("type") == "event" and m["channel"] == channel and m["event"] == "offer-created" \
-                        and m["data"]["offer"]["id"] == offer_id:
+                if (
+                    m.get("type") == "event"
+                    and m["channel"] == channel
+                    and m["event"] == "offer-created"
+                    and m["data"]["offer"]["id"] == offer_id
+                ):
                     return True
             return None
+
         return find
 
     for slug in SLUGS:
@@ -181,8 +192,9 @@ def test_staff_see_who_changed_an_offer_and_guests_never_do(audiences, live_serv
     token = make_staff("maire", hotel, first_name="Máire", last_name="Ní “Bhriain” 🙂")
     headers = {"Authorization": f"Token {token.key}"}
     guest = subscribe("hotel-killarney")
-    staff = subscribe("private-hotel-killarney", auth_endpoint=f"{live_server.url}/realtime/pusher/auth/",
-                      headers=headers)
+    staff = subscribe(
+        "private-hotel-killarney", auth_endpoint=f"{live_server.url}/realtime/pusher/auth/", headers=headers
+    )
     url = f"{live_server.url}/api/staff/hotel/killarney/offers/"
     created = requests.post(url, json={"title": "Spa", "short_description": "s"}, headers=headers, timeout=10)
     assert created.status_code == 201, created.text
@@ -194,7 +206,9 @@ def test_staff_see_who_changed_an_offer_and_guests_never_do(audiences, live_serv
     guest.wait_for_events(3, 30)
     who = {"id": str(token.user.pk), "name": "Máire Ní “Bhriain” 🙂"}
     assert [(e["event"], e["data"].get("changed_by")) for e in staff.events] == [
-        ("offer-created", who), ("offer-updated", who), ("offer-deleted", who)
+        ("offer-created", who),
+        ("offer-updated", who),
+        ("offer-deleted", who),
     ]
     assert [e["event"] for e in guest.events] == ["offer-created", "offer-updated", "offer-deleted"]
     assert all("changed_by" not in e["data"] for e in guest.events)

@@ -59,8 +59,9 @@ def test_seed_curl_flow_reaches_pusher_js(realtime, live_server, subscribe, hote
     auth = {"Authorization": f"Token {staff_token(killarney, 'maire')}"}
 
     # curl -X POST .../offers/ -H "Content-Type: application/json" -d '{...}'
-    created = requests.post(api, json={"title": "Test Offer", "short_description": "Test", "is_active": True},
-                            headers=auth, timeout=10)
+    created = requests.post(
+        api, json={"title": "Test Offer", "short_description": "Test", "is_active": True}, headers=auth, timeout=10
+    )
     assert created.status_code == 201, created.text
     offer_id = created.json()["id"]
     [event] = watcher.wait_for_events(1)
@@ -68,8 +69,12 @@ def test_seed_curl_flow_reaches_pusher_js(realtime, live_server, subscribe, hote
     assert contract(event) == {"offer": committed(offer_id), "action": "created"}
 
     # curl -X POST .../offers/1/upload-image/ -F "photo=@image.jpg"
-    uploaded = requests.post(f"{api}{offer_id}/upload-image/", files={"photo": ("image.png", png_bytes(), "image/png")},
-                             headers=auth, timeout=10)
+    uploaded = requests.post(
+        f"{api}{offer_id}/upload-image/",
+        files={"photo": ("image.png", png_bytes(), "image/png")},
+        headers=auth,
+        timeout=10,
+    )
     assert uploaded.status_code == 200, uploaded.text
     event = watcher.wait_for_events(2)[1]
     assert event["event"] == "offer-image-updated"
@@ -112,8 +117,17 @@ def test_admin_edit_and_shell_save_arrive(realtime, subscribe, hotels):
     assert admin.login(username="admin", password="pw")
     response = admin.post(
         f"/admin/hotel/offer/{offer.pk}/change/",
-        {"hotel": killarney.pk, "title": "From the admin", "short_description": "Two nights", "details_text": "",
-         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
+        {
+            "hotel": killarney.pk,
+            "title": "From the admin",
+            "short_description": "Two nights",
+            "details_text": "",
+            "details_html": "",
+            "tag": "",
+            "book_now_url": "",
+            "is_active": "on",
+            "sort_order": 0,
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     received = watcher.wait_for_events(2)
@@ -133,8 +147,17 @@ def test_an_offer_moved_in_the_admin_leaves_one_board_and_joins_the_other(realti
     assert admin.login(username="admin", password="pw")
     response = admin.post(
         f"/admin/hotel/offer/{offer.pk}/change/",
-        {"hotel": galway.pk, "title": "Spa", "short_description": "Two nights", "details_text": "",
-         "details_html": "", "tag": "", "book_now_url": "", "is_active": "on", "sort_order": 0},
+        {
+            "hotel": galway.pk,
+            "title": "Spa",
+            "short_description": "Two nights",
+            "details_text": "",
+            "details_html": "",
+            "tag": "",
+            "book_now_url": "",
+            "is_active": "on",
+            "sort_order": 0,
+        },
     )
     assert response.status_code == 302, response.content[:2000]
     [left] = old_board.wait_for_events(1, event="offer-deleted")
@@ -242,10 +265,17 @@ class TestPrivateChannels:
 
     def test_staff_of_the_hotel_subscribe_and_receive(self, live_server, subscribe, hotels):
         killarney, galway = hotels
-        staff_a = subscribe("private-hotel-killarney", auth_endpoint=self.auth(live_server),
-                            headers={"Authorization": f"Token {staff_token(killarney, 'a')}"})
-        staff_b = subscribe("private-hotel-killarney", auth_endpoint=self.auth(live_server),
-                            headers={"Authorization": f"Token {staff_token(galway, 'b')}"}, wait=False)
+        staff_a = subscribe(
+            "private-hotel-killarney",
+            auth_endpoint=self.auth(live_server),
+            headers={"Authorization": f"Token {staff_token(killarney, 'a')}"},
+        )
+        staff_b = subscribe(
+            "private-hotel-killarney",
+            auth_endpoint=self.auth(live_server),
+            headers={"Authorization": f"Token {staff_token(galway, 'b')}"},
+            wait=False,
+        )
         anonymous = subscribe("private-hotel-killarney", auth_endpoint=self.auth(live_server), wait=False)
         for refused in (staff_b, anonymous):
             with pytest.raises(SubscriptionError) as excinfo:
@@ -285,9 +315,12 @@ def test_to_others_skips_the_originating_tab(realtime, live_server, subscribe, h
     [event] = tab_b.wait_for_events(1)
     assert event["data"]["offer"]["title"] == "From tab A"
     # A later write without the header reaches both: tab A was skipped only for its own.
-    requests.post(f"{live_server.url}/api/staff/hotel/killarney/offers/",
-                  json={"title": "From a script", "short_description": "Two nights"},
-                  headers={"Authorization": f"Token {token}"}, timeout=10)
+    requests.post(
+        f"{live_server.url}/api/staff/hotel/killarney/offers/",
+        json={"title": "From a script", "short_description": "Two nights"},
+        headers={"Authorization": f"Token {token}"},
+        timeout=10,
+    )
     tab_b.wait_for_events(2)
     [seen_by_a] = tab_a.wait_for_events(1)
     assert seen_by_a["data"]["offer"]["title"] == "From a script"

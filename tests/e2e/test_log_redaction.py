@@ -30,8 +30,9 @@ def failures():
     ("setting", "value", "status"),
     [("PUSHER_SECRET", "wrong", "PusherBadAuth"), ("PUSHER_APP_ID", "1", "PusherBadStatus")],
 )
-def test_a_4xx_from_soketi_is_logged_without_the_signed_url(realtime, settings, caplog, failures, setting, value,
-                                                           status):
+def test_a_4xx_from_soketi_is_logged_without_the_signed_url(
+    realtime, settings, caplog, failures, setting, value, status
+):
     settings.OFFER_REALTIME = {"DELIVERY": "inline"}
     setattr(settings, setting, value)
     batch = [events.offer_deleted("hotel-redaction", i, "t") for i in range(2)]

@@ -66,7 +66,9 @@ def test_staff_join_see_each_other_and_receive_events(presence, live_server, sub
     for client in (maire, seanie):
         [event] = client.wait_for_events(1)
         assert (event["channel"], event["event"], event["data"]["offer"]["title"]) == (
-            CHANNEL, "offer-created", "For the members"
+            CHANNEL,
+            "offer-created",
+            "For the members",
         )
 
     seanie.stop()

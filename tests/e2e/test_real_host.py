@@ -163,12 +163,25 @@ class RealHost:
         with open(self.workdir / "gunicorn.log", "wb") as log:  # the child keeps its own copy
             self._server = subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn",
-                    "--config", str(WATCHDOG_CONFIG),
-                    "--workers", "2", "--worker-class", "sync",
-                    "--bind", f"127.0.0.1:{self.port}",
-                    "--timeout", "60", "--graceful-timeout", "10",
-                    "--access-logfile", "-", "--access-logformat", "access %(p)s %(m)s %(U)s %(s)s",
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--config",
+                    str(WATCHDOG_CONFIG),
+                    "--workers",
+                    "2",
+                    "--worker-class",
+                    "sync",
+                    "--bind",
+                    f"127.0.0.1:{self.port}",
+                    "--timeout",
+                    "60",
+                    "--graceful-timeout",
+                    "10",
+                    "--access-logfile",
+                    "-",
+                    "--access-logformat",
+                    "access %(p)s %(m)s %(U)s %(s)s",
                     "realhost.wsgi:application",
                 ],
                 cwd=REALHOST_DIR,
@@ -411,8 +424,11 @@ class Frontend:
         tag = f"sentinel-{flow}-{self._sentinel_tag}"[:50]
         self.api.call("PATCH", self.api.url(self.host.sentinel), 200, json={"tag": tag})
         for tab in (self.staff_tab, self.public_tab):
-            tab.wait_for(lambda msgs: next((m for m in msgs if _is_sentinel(m, tag)), None), EVENT_TIMEOUT,
-                         f"the sentinel's offer-updated ({tag})")
+            tab.wait_for(
+                lambda msgs: next((m for m in msgs if _is_sentinel(m, tag)), None),
+                EVENT_TIMEOUT,
+                f"the sentinel's offer-updated ({tag})",
+            )
         received = [e for e in self.staff_tab.events[mark:] if not _is_sentinel(e, tag)]
         FLOW_EVENTS[flow] = [e["event"] for e in received]
         seen = [_key(e) if keyed else e["event"] for e in received]
@@ -490,8 +506,12 @@ def long_lived_tabs(realhost, soketi):
         for tab in tabs:
             tab.wait_subscribed(CHANNEL)
         api = StaffApi(realhost)
-        yield {"api": api, "tabs": tabs, "views": [StaffView(api.list_all(), api.list_all),
-                                                   PublicView(api.list_all(), api.list_all)], "applied": [0, 0]}
+        yield {
+            "api": api,
+            "tabs": tabs,
+            "views": [StaffView(api.list_all(), api.list_all), PublicView(api.list_all(), api.list_all)],
+            "applied": [0, 0],
+        }
     finally:
         for tab in tabs:
             tab.stop()
@@ -534,16 +554,18 @@ def test_seed_curl_flow(realhost, frontend, api, subscribe):
     galway_tab = subscribe("hotel-galway")
     mark = frontend.mark()
 
-    created = api.call("POST", api.url(), 201,
-                       json={"title": "Test Offer", "short_description": "Test", "is_active": True})
+    created = api.call(
+        "POST", api.url(), 201, json={"title": "Test Offer", "short_description": "Test", "is_active": True}
+    )
     offer_id = created["id"]
     [event] = frontend.new_events(mark, 1)
     assert (event["channel"], event["event"]) == (CHANNEL, "offer-created")
     assert contract(event) == {"offer": api.get(offer_id), "action": "created"}
 
     uploads_before = realhost.cloudinary.actions().count("upload")
-    uploaded = api.call("POST", api.url(offer_id, "upload-image/"), 200,
-                        files={"photo": ("image.jpg", jpeg(), "image/jpeg")})
+    uploaded = api.call(
+        "POST", api.url(offer_id, "upload-image/"), 200, files={"photo": ("image.jpg", jpeg(), "image/jpeg")}
+    )
     assert realhost.cloudinary.actions().count("upload") == uploads_before + 1
     shown = api.get(offer_id)
     assert uploaded == {"message": "Image uploaded successfully", "photo_url": shown["photo_url"]}
@@ -558,8 +580,9 @@ def test_seed_curl_flow(realhost, frontend, api, subscribe):
     event = frontend.new_events(mark, 4)[3]
     assert contract(event) == {"offer_id": offer_id, "offer_title": "Updated Title", "action": "deleted"}
 
-    received = frontend.settle(mark, ["offer-created", "offer-image-updated", "offer-updated", "offer-deleted"],
-                               "seed curls")
+    received = frontend.settle(
+        mark, ["offer-created", "offer-image-updated", "offer-updated", "offer-deleted"], "seed curls"
+    )
     assert len({e["data"]["event_id"] for e in received}) == 4
     assert galway_tab.events == []  # checked after killarney's sentinel arrived
 
@@ -567,8 +590,17 @@ def test_seed_curl_flow(realhost, frontend, api, subscribe):
 def test_frontend_json_form_with_empty_dates_is_refused_without_an_event(realhost, frontend, api):
     """The frontend's JSON create sends "" for empty dates; the host's serializer refuses them."""
     mark = frontend.mark()
-    form = {"title": "Empty dates", "tag": "", "short_description": "x", "details_text": "", "valid_from": "",
-            "valid_to": "", "photo_url": "", "book_now_url": "", "is_active": True}
+    form = {
+        "title": "Empty dates",
+        "tag": "",
+        "short_description": "x",
+        "details_text": "",
+        "valid_from": "",
+        "valid_to": "",
+        "photo_url": "",
+        "book_now_url": "",
+        "is_active": True,
+    }
     refused = api.call("POST", api.url(), 400, json=form)
     assert set(refused) == {"valid_from", "valid_to"}
     frontend.settle(mark, [], "refused create")
@@ -577,8 +609,15 @@ def test_frontend_json_form_with_empty_dates_is_refused_without_an_event(realhos
 def test_multipart_create_and_edits_with_a_photo(realhost, frontend, api):
     """The frontend's form with a file: multipart create, multipart edit with a new photo."""
     mark = frontend.mark()
-    fields = {"title": "Spa Weekend", "short_description": "Two nights", "tag": "spa", "valid_from": "2026-12-01",
-              "valid_to": "2027-01-31", "book_now_url": "https://example.com/book", "is_active": "true"}
+    fields = {
+        "title": "Spa Weekend",
+        "short_description": "Two nights",
+        "tag": "spa",
+        "valid_from": "2026-12-01",
+        "valid_to": "2027-01-31",
+        "book_now_url": "https://example.com/book",
+        "is_active": "true",
+    }
     created = api.call("POST", api.url(), 201, data=fields, files={"photo": ("spa.jpg", jpeg(), "image/jpeg")})
     offer_id = created["id"]
     assert created["photo_url"] and created["photo"]
@@ -587,29 +626,47 @@ def test_multipart_create_and_edits_with_a_photo(realhost, frontend, api):
 
     # Same fields, a new file, and the current photo_url echoed as the form does.
     first_url = created["photo_url"]
-    api.call("PATCH", api.url(offer_id), 200, data={**fields, "photo_url": first_url},
-             files={"photo": ("spa2.jpg", jpeg((10, 200, 10)), "image/jpeg")})
+    api.call(
+        "PATCH",
+        api.url(offer_id),
+        200,
+        data={**fields, "photo_url": first_url},
+        files={"photo": ("spa2.jpg", jpeg((10, 200, 10)), "image/jpeg")},
+    )
     shown = api.get(offer_id)
     assert shown["photo_url"] != first_url
     image_event(frontend.new_events(mark, 2)[1], shown)
 
     # A changed field and a new file: the whole offer, then the image.
-    api.call("PATCH", api.url(offer_id), 200, data={**fields, "tag": "wellness", "photo_url": shown["photo_url"]},
-             files={"photo": ("spa3.jpg", jpeg((10, 10, 200)), "image/jpeg")})
+    api.call(
+        "PATCH",
+        api.url(offer_id),
+        200,
+        data={**fields, "tag": "wellness", "photo_url": shown["photo_url"]},
+        files={"photo": ("spa3.jpg", jpeg((10, 10, 200)), "image/jpeg")},
+    )
     updated, image = frontend.new_events(mark, 4)[2:]
     shown = api.get(offer_id)
     assert contract(updated) == {"offer": shown, "action": "updated"}
     image_event(image, shown)
 
-    frontend.settle(mark, ["offer-created", "offer-image-updated", "offer-updated", "offer-image-updated"],
-                    "multipart create + edits with a photo")
+    frontend.settle(
+        mark,
+        ["offer-created", "offer-image-updated", "offer-updated", "offer-image-updated"],
+        "multipart create + edits with a photo",
+    )
 
 
 def test_edit_echoing_the_unchanged_photo_sends_no_image_event(realhost, frontend, api):
     """PUT of what GET returned (photo included) is not a photo change."""
     mark = frontend.mark()
-    created = api.call("POST", api.url(), 201, data={"title": "Golf Break", "short_description": "Three nights"},
-                       files={"photo": ("golf.jpg", jpeg(), "image/jpeg")})
+    created = api.call(
+        "POST",
+        api.url(),
+        201,
+        data={"title": "Golf Break", "short_description": "Three nights"},
+        files={"photo": ("golf.jpg", jpeg(), "image/jpeg")},
+    )
     offer_id = created["id"]
     frontend.new_events(mark, 1)
 
@@ -623,8 +680,10 @@ def test_edit_echoing_the_unchanged_photo_sends_no_image_event(realhost, fronten
     api.call("PUT", api.url(offer_id), 200, json=api.get(offer_id))
 
     # The frontend's JSON edit: every form field, the current photo_url sent back, no file.
-    form = {k: api.get(offer_id)[k] for k in ("title", "tag", "short_description", "details_text", "photo_url",
-                                              "book_now_url", "is_active")}
+    form = {
+        k: api.get(offer_id)[k]
+        for k in ("title", "tag", "short_description", "details_text", "photo_url", "book_now_url", "is_active")
+    }
     api.call("PATCH", api.url(offer_id), 200, json={**form, "tag": "golf"})
     [event] = frontend.new_events(mark, 3)[2:]
     assert contract(event) == {"offer": api.get(offer_id), "action": "updated"}
@@ -635,8 +694,13 @@ def test_edit_echoing_the_unchanged_photo_sends_no_image_event(realhost, fronten
 def test_clearing_the_photo_is_an_offer_update_with_no_photo(realhost, frontend, api):
     """A cleared photo arrives as offer-updated with photo_url null, never as image-updated null."""
     mark = frontend.mark()
-    created = api.call("POST", api.url(), 201, data={"title": "Sunset Dinner", "short_description": "By the lake"},
-                       files={"photo": ("sunset.jpg", jpeg(), "image/jpeg")})
+    created = api.call(
+        "POST",
+        api.url(),
+        201,
+        data={"title": "Sunset Dinner", "short_description": "By the lake"},
+        files={"photo": ("sunset.jpg", jpeg(), "image/jpeg")},
+    )
     offer_id = created["id"]
     frontend.new_events(mark, 1)
 
@@ -653,8 +717,12 @@ def test_oversized_details_html_asks_the_frontend_to_refetch(realhost, frontend,
     """Rich HTML over Pusher's 10 KB: offers-updated, the frontend's own refetch signal."""
     mark = frontend.mark()
     big_html = "<p>" + "Long rich description. " * 600 + "</p>"  # ~13.8 KB
-    created = api.call("POST", api.url(), 201,
-                       json={"title": "Grand Tour", "short_description": "Seven nights", "details_html": big_html})
+    created = api.call(
+        "POST",
+        api.url(),
+        201,
+        json={"title": "Grand Tour", "short_description": "Seven nights", "details_html": big_html},
+    )
     offer_id = created["id"]
     [event] = frontend.new_events(mark, 1)
     assert event["event"] == "offers-updated"
@@ -697,12 +765,22 @@ def test_rapid_fire_operations_lose_nothing(realhost, frontend, api):
     mark = frontend.mark()
     served_before = len(realhost.access_log())
     with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
-        ids = list(pool.map(
-            lambda n: api.call("POST", api.url(), 201, json={
-                "title": f"Rapid {n}", "short_description": "Quick", "sort_order": n, "is_active": n != 4,
-            })["id"],
-            range(5),
-        ))
+        ids = list(
+            pool.map(
+                lambda n: api.call(
+                    "POST",
+                    api.url(),
+                    201,
+                    json={
+                        "title": f"Rapid {n}",
+                        "short_description": "Quick",
+                        "sort_order": n,
+                        "is_active": n != 4,
+                    },
+                )["id"],
+                range(5),
+            )
+        )
         edits = [{"title": "Rapid 0, edited"}, {"is_active": False}, {"tag": "late", "details_text": "Edited"}]
 
         def patch(pair):
@@ -759,8 +837,10 @@ def test_a_script_editing_offers_that_staff_delete_leaves_no_ghost(realhost, fro
     view. (After the long-lived tabs' check, like the test below: one failure per cause.)
     """
     mark = frontend.mark()
-    ids = [api.call("POST", api.url(), 201, json={"title": f"Flash sale {n}", "short_description": "x"})["id"]
-           for n in range(GHOST_OFFERS)]
+    ids = [
+        api.call("POST", api.url(), 201, json={"title": f"Flash sale {n}", "short_description": "x"})["id"]
+        for n in range(GHOST_OFFERS)
+    ]
     frontend.wait_for_keys(mark, [("offer-created", i) for i in ids])
     mark, served_before = frontend.mark(), len(realhost.access_log())
     realhost.shell(
@@ -777,8 +857,13 @@ def test_a_script_editing_offers_that_staff_delete_leaves_no_ghost(realhost, fro
     )
     deletes = [r for r in realhost.access_log()[served_before:] if r[1] == "DELETE"]
     assert len(deletes) == GHOST_OFFERS and len({pid for pid, *_ in deletes}) == 2, deletes  # both workers
-    frontend.settle(mark, [("offer-deleted", i) for i in ids], "script edits, staff delete", ordered=False,
-                    optional=[("offer-updated", i) for i in ids])
+    frontend.settle(
+        mark,
+        [("offer-deleted", i) for i in ids],
+        "script edits, staff delete",
+        ordered=False,
+        optional=[("offer-updated", i) for i in ids],
+    )
     assert not set(frontend.public.shown()) & set(ids)  # (settle compared both views with the API)
 
 
@@ -798,7 +883,10 @@ def test_a_late_event_from_another_process_leaves_no_ghost(realhost, frontend, a
     with FaultyProxy(soketi.port) as proxy:
         proxy.set_mode("hang")
         script = realhost.popen_manage(
-            "shell", "--verbosity", "0", "-c",
+            "shell",
+            "--verbosity",
+            "0",
+            "-c",
             "from hotel.models import Offer\n"
             f"offer = Offer.objects.get(pk={offer_id})\n"
             "offer.title = 'Renamed by a script'\n"
@@ -817,5 +905,10 @@ def test_a_late_event_from_another_process_leaves_no_ghost(realhost, frontend, a
             assert script.returncode == 0, output
         finally:
             _terminate(script, graceful=False, timeout=0)
-    frontend.settle(mark, [("offer-deleted", offer_id)], "script edit delayed past an API delete", ordered=False,
-                    optional=[("offer-updated", offer_id)])
+    frontend.settle(
+        mark,
+        [("offer-deleted", offer_id)],
+        "script edit delayed past an API delete",
+        ordered=False,
+        optional=[("offer-updated", offer_id)],
+    )

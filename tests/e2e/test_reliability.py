@@ -78,8 +78,12 @@ class TestBackgroundMode:
 
     @pytest.mark.parametrize(("mode", "error"), [("reset", "ConnectionError"), ("hang", "ReadTimeout")])
     def test_resets_and_hangs_are_retried(self, faulty, settings, subscribe, hotel, caplog, mode, error):
-        settings.OFFER_REALTIME = {"TIMEOUT": 0.3, "RETRY_ATTEMPTS": 10, "RETRY_BASE_DELAY": 0.1,
-                                   "RETRY_MAX_DELAY": 0.3}
+        settings.OFFER_REALTIME = {
+            "TIMEOUT": 0.3,
+            "RETRY_ATTEMPTS": 10,
+            "RETRY_BASE_DELAY": 0.1,
+            "RETRY_MAX_DELAY": 0.3,
+        }
         watcher = subscribe("hotel-killarney")
         faulty.set_mode(mode)
         Offer.objects.create(hotel=hotel, title="retried")
@@ -112,8 +116,12 @@ class TestOneHotelsEventNeverCostsAnothers:
 
         # MAX_PAYLOAD_BYTES set as for a dedicated cluster while the server takes 10 KB: the
         # oversize offer reaches the server, which refuses its batch (413).
-        settings.OFFER_REALTIME = {"DELIVERY": delivery, "MAX_PAYLOAD_BYTES": 20_480, "TIMEOUT": 0.5,
-                                   "RETRY_BASE_DELAY": 0.1}
+        settings.OFFER_REALTIME = {
+            "DELIVERY": delivery,
+            "MAX_PAYLOAD_BYTES": 20_480,
+            "TIMEOUT": 0.5,
+            "RETRY_BASE_DELAY": 0.1,
+        }
         a, b = (Hotel.objects.create(name=slug, slug=slug) for slug in ("spa-a", "spa-b"))
         watch_a, watch_b = subscribe("hotel-spa-a"), subscribe("hotel-spa-b")
         if delivery == "background":
@@ -125,8 +133,9 @@ class TestOneHotelsEventNeverCostsAnothers:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
         with transaction.atomic():
-            emoji = Offer.objects.create(hotel=a, title="Spa 🧖 for two", short_description="Relax 🌿",
-                                         details_text="Spa 🧖 " * 600)
+            emoji = Offer.objects.create(
+                hotel=a, title="Spa 🧖 for two", short_description="Relax 🌿", details_text="Spa 🧖 " * 600
+            )
             target = events.MAX_PAYLOAD_BYTES - 16  # just under Pusher's limit
             emoji.details_text += "a" * (target - created_event_size(emoji))
             emoji.save()  # coalesced: still one offer-created, with this text
@@ -151,8 +160,9 @@ class TestOneHotelsEventNeverCostsAnothers:
 
 def post_offers(server: GunicornServer, token: str, titles: list[str]) -> None:
     for title in titles:
-        status, body = server.request("POST", "/api/staff/hotel/killarney/offers/", token=token,
-                                      body={"title": title, "short_description": "x"})
+        status, body = server.request(
+            "POST", "/api/staff/hotel/killarney/offers/", token=token, body={"title": title, "short_description": "x"}
+        )
         assert status == 201, (status, body, server.output[-3000:])
 
 
@@ -164,7 +174,8 @@ def test_a_worker_recycled_during_a_short_outage_loses_nothing(realtime, subscri
     watcher = subscribe("hotel-killarney")
     with FaultyProxy(realtime.port) as proxy:
         env = {
-            "DATABASE_URL": shared_database_url(), "OFFER_REALTIME_DELIVERY": "background",
+            "DATABASE_URL": shared_database_url(),
+            "OFFER_REALTIME_DELIVERY": "background",
             **{k: "false" if v is False else str(v) for k, v in realtime.pusher_settings().items()},
             "PUSHER_PORT": str(proxy.port),
         }
@@ -209,8 +220,14 @@ def test_pusher_answers_decide_retry_or_give_up(realtime, settings, hotel, statu
 class TestTaskMode:
     @pytest.fixture(autouse=True)
     def task_mode(self, realtime, settings):
-        settings.OFFER_REALTIME = {"DELIVERY": "task", "TASK_BACKEND": "db", "RETRY_ATTEMPTS": 20,
-                                   "RETRY_BASE_DELAY": 0.2, "RETRY_MAX_DELAY": 0.5, "TIMEOUT": 1}
+        settings.OFFER_REALTIME = {
+            "DELIVERY": "task",
+            "TASK_BACKEND": "db",
+            "RETRY_ATTEMPTS": 20,
+            "RETRY_BASE_DELAY": 0.2,
+            "RETRY_MAX_DELAY": 0.5,
+            "TIMEOUT": 1,
+        }
 
     def run_workers_until_done(self, timeout=20.0):
         from django_tasks_db.models import DBTaskResult
@@ -246,16 +263,29 @@ class TestTaskMode:
                 "DJANGO_SETTINGS_MODULE": "tests.e2e.worker_settings",
                 "PYTHONPATH": child_pythonpath(),
                 "DATABASE_URL": shared_database_url(),
-                "PUSHER_APP_ID": realtime.app_id, "PUSHER_KEY": realtime.key, "PUSHER_SECRET": realtime.secret,
-                "PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": str(proxy.port),
+                "PUSHER_APP_ID": realtime.app_id,
+                "PUSHER_KEY": realtime.key,
+                "PUSHER_SECRET": realtime.secret,
+                "PUSHER_HOST": "127.0.0.1",
+                "PUSHER_PORT": str(proxy.port),
             }
             offer = Offer.objects.create(hotel=hotel, title="survives a killed worker")
             worker = subprocess.Popen(
                 # --no-reload: under the autoreloader SIGKILL would hit the parent and orphan the worker.
                 # manage.py, not `-m django`, which would put the working directory first on sys.path.
-                [sys.executable, "example_project/manage.py", "db_worker", "--backend", "db", "--interval", "0.1",
-                 "--no-reload"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "example_project/manage.py",
+                    "db_worker",
+                    "--backend",
+                    "db",
+                    "--interval",
+                    "0.1",
+                    "--no-reload",
+                ],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
             try:
                 from django_tasks_db.models import DBTaskResult

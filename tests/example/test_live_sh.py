@@ -69,7 +69,11 @@ def _start_live_sh(tmp_path: Path, django_port: int, soketi_port: int) -> tuple[
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["bash", str(ROOT / "example_project" / "live.sh")],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return proc, log
 
@@ -127,7 +131,7 @@ def test_live_sh_prints_logins_and_a_curl_that_work(live_sh):
     config = re.search(r"<script id=\"board-config\" type=\"application/json\">(.*?)</script>", response.text, re.S)
     assert json.loads(config.group(1))["channel"] == "private-hotel-killarney", config.group(1)
 
-    curl = text[text.index("curl -X POST"):].split("\n\n", 1)[0]
+    curl = text[text.index("curl -X POST") :].split("\n\n", 1)[0]
     assert f"curl -X POST {base}/api/staff/hotel/killarney/offers/" in curl
     status = subprocess.run(
         ["bash", "-c", curl + " -s -o /dev/null -w '%{http_code}'"], capture_output=True, text=True, timeout=30

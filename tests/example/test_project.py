@@ -265,8 +265,19 @@ def test_schema_shows_json_and_multipart_bodies_for_offer_writes(path, method):
     assert multipart["photo"]["format"] == "binary" and multipart["photo"]["nullable"] is True
     assert json_body["photo"]["type"] == "string" and "format" not in json_body["photo"]
     assert json_body["photo"]["nullable"] is True
-    fields = {"title", "short_description", "details_text", "details_html", "valid_from", "valid_to", "tag",
-              "book_now_url", "photo", "sort_order", "is_active"}
+    fields = {
+        "title",
+        "short_description",
+        "details_text",
+        "details_html",
+        "valid_from",
+        "valid_to",
+        "tag",
+        "book_now_url",
+        "photo",
+        "sort_order",
+        "is_active",
+    }
     assert set(multipart) == set(json_body) == fields  # photo_url, id, created_at are read-only
     assert json_body["valid_from"]["nullable"] is True
     assert {"400", "502"} <= set(operation["responses"])
@@ -354,8 +365,10 @@ def test_start_up_line_without_pusher_credentials(caplog, monkeypatch):
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         (
             "WARNING",
-            ("Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
-             "only written to the log ('offer_realtime.events'), not sent."),
+            (
+                "Pusher is not configured (PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET not set): offer events are "
+                "only written to the log ('offer_realtime.events'), not sent."
+            ),
         )
     ]
 

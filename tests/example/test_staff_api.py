@@ -109,8 +109,12 @@ def test_upload_image_seed_curl(api, spa_offer, media_root):
     data = payload(sent[0])
     timestamp = datetime.datetime.fromisoformat(data.pop("timestamp"))
     assert before <= timestamp <= timezone.now()
-    assert data == {"offer_id": spa_offer.pk, "offer_title": "Spa Weekend", "photo_url": "/media/offers/image.jpg",
-                    "action": "image-updated"}
+    assert data == {
+        "offer_id": spa_offer.pk,
+        "offer_title": "Spa Weekend",
+        "photo_url": "/media/offers/image.jpg",
+        "action": "image-updated",
+    }
 
 
 def test_update_offer_seed_curl(api, spa_offer):

@@ -104,8 +104,13 @@ def _worst_case_images() -> dict[str, str]:
         ("jpeg-49mp-baseline.jpg", "JPEG", 7000, 7000, "{'quality': 90}"),
         ("jpeg-49mp-progressive-444.jpg", "JPEG", 7000, 7000, "{'quality': 90, 'progressive': True, 'subsampling': 0}"),
         ("jpeg-49mp-progressive-420.jpg", "JPEG", 7000, 7000, "{'quality': 90, 'progressive': True}"),
-        ("jpeg-progressive-at-budget.jpg", "JPEG", side_jpeg, side_jpeg,
-         "{'quality': 90, 'progressive': True, 'subsampling': 0}"),
+        (
+            "jpeg-progressive-at-budget.jpg",
+            "JPEG",
+            side_jpeg,
+            side_jpeg,
+            "{'quality': 90, 'progressive': True, 'subsampling': 0}",
+        ),
         ("webp-49mp-lossy.webp", "WEBP", 7000, 7000, "{'quality': 80}"),
         ("webp-49mp-lossless.webp", "WEBP", 7000, 7000, "{'lossless': True}"),
         ("webp-at-budget.webp", "WEBP", side_webp, side_webp, "{'quality': 80}"),
@@ -171,6 +176,7 @@ def test_checking_an_image_at_the_limits_stays_within_the_memory_budget(big_imag
 
 
 # -- the bounded checks refuse what a full decode refuses -------------------------------------
+
 
 def _check(data: bytes, name: str = "photo") -> str:
     from hotel import uploads

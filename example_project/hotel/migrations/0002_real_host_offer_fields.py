@@ -15,7 +15,5 @@ class Migration(migrations.Migration):
         migrations.AddField("offer", "details_html", models.TextField(blank=True)),
         migrations.AddField("offer", "tag", models.CharField(blank=True, max_length=50)),
         migrations.AddField("offer", "book_now_url", models.URLField(blank=True)),
-        migrations.AlterField(
-            "offer", "photo", models.ImageField(blank=True, null=True, upload_to="offers/")
-        ),
+        migrations.AlterField("offer", "photo", models.ImageField(blank=True, null=True, upload_to="offers/")),
     ]

@@ -5,29 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Venue',
+            name="Venue",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.SlugField(unique=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Promotion',
+            name="Promotion",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('headline', models.CharField(max_length=100)),
-                ('banner', models.FileField(blank=True, upload_to='banners/')),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('touched_at', models.DateTimeField(auto_now=True)),
-                ('venue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='testapp.venue')),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("headline", models.CharField(max_length=100)),
+                ("banner", models.FileField(blank=True, upload_to="banners/")),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                ("touched_at", models.DateTimeField(auto_now=True)),
+                ("venue", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to="testapp.venue")),
             ],
         ),
     ]

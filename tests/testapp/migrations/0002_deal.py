@@ -6,22 +6,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('testapp', '0001_initial'),
+        ("testapp", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Deal',
+            name="Deal",
             fields=[
-                ('id', models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('details_html', models.TextField(blank=True)),
-                ('photo', cloudinary.models.CloudinaryField(blank=True, max_length=255, null=True, verbose_name='offer_photo')),
-                ('image_key', models.CharField(blank=True, max_length=100)),
-                ('is_active', models.BooleanField(default=True)),
-                ('venue', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deals', to='testapp.venue')),
+                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("details_html", models.TextField(blank=True)),
+                (
+                    "photo",
+                    cloudinary.models.CloudinaryField(
+                        blank=True, max_length=255, null=True, verbose_name="offer_photo"
+                    ),
+                ),
+                ("image_key", models.CharField(blank=True, max_length=100)),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "venue",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="deals", to="testapp.venue"
+                    ),
+                ),
             ],
         ),
     ]
