@@ -31,8 +31,8 @@ session                                 what it does
                                         helpers as leaves; so no import cycle in the package)
 ``types`` (~2 min)                      mypy --strict with the Django and DRF plugins on
                                         ``offer_realtime/`` (pyproject.toml ``[tool.mypy]``)
-``lint`` (~1 min)                       ``ruff check`` on the whole tree (pyproject.toml
-                                        ``[tool.ruff.lint]``); ``ruff format`` is not a gate yet
+``lint`` (~1 min)                       ``ruff check`` (pyproject.toml ``[tool.ruff.lint]``)
+                                        and ``ruff format --check`` on the whole tree
 ======================================  =========================================================
 
 Every test session tests the *installed* package, not this tree: the package is
@@ -299,9 +299,10 @@ def build(session: nox.Session) -> None:
 
 @nox.session(python=_interpreter(GATES_PYTHON))
 def lint(session: nox.Session) -> None:
-    """ruff check: the rules of pyproject.toml's [tool.ruff.lint] on the whole tree."""
+    """ruff check (pyproject.toml's [tool.ruff.lint]) and ruff format --check on the whole tree."""
     session.install(*_group("lint"))
     session.run("ruff", "check", *(session.posargs or ["."]))
+    session.run("ruff", "format", "--check", "--diff", *(session.posargs or ["."]))
 
 
 @nox.session(python=_interpreter(GATES_PYTHON))
