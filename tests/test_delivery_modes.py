@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
+from django.urls import path
 
 from hotel.models import Offer
 from offer_realtime import events, metrics, sender, signals
@@ -424,6 +425,57 @@ class TestExitFlush:
             out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
         # Event 0 is in the stuck call; the 14 queued behind it were never taken, so never built.
         assert exit_report(caplog.text) == (0, 14, 1)
+
+
+def _create_during_a_request(request):
+    """A view that commits an offer, then says what the sender had been given by then."""
+    from django.http import JsonResponse
+
+    from hotel.models import Hotel
+
+    offer = Offer.objects.create(hotel=Hotel.objects.get(slug="killarney"), title="after the response")
+    return JsonResponse({"id": offer.pk, "queued_during_the_request": sender.get_sender().pending()})
+
+
+urlpatterns = [path("create/", _create_during_a_request)]
+
+
+class TestAfterResponse:
+    """The sender gets a request's changes once its response has gone, not while it renders."""
+
+    @pytest.mark.urls(__name__)
+    def test_a_wsgi_requests_changes_are_queued_after_its_response(self, stub, live_server, transactional_db, hotel):
+        import requests
+
+        with background(stub):
+            answer = requests.get(f"{live_server.url}/create/", timeout=10).json()
+            wait_for(lambda: stub.events(), timeout=5)
+            assert sender.get_sender().flush(5)
+        assert answer["queued_during_the_request"] == 0
+        assert [(e["name"], e["data"]["offer"]["id"]) for e in stub.events()] == [("offer-created", answer["id"])]
+
+    def test_outside_a_request_changes_are_queued_at_once(self, stub, transactional_db, hotel):
+        stub.delay = 0.5
+        with background(stub):
+            Offer.objects.create(hotel=hotel, title="from a script")
+            assert sender.get_sender().pending() == 1
+            assert sender.get_sender().flush(5)
+        assert len(stub.events()) == 1
+
+    def test_a_request_that_never_closed_releases_its_changes_at_the_next(self, stub, transactional_db, hotel):
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.core.signals import request_started
+
+        with background(stub):
+            request_started.send(sender=WSGIHandler, environ={})
+            Offer.objects.create(hotel=hotel, title="held")
+            assert sender.get_sender().pending() == 0  # held for the end of the request
+            request_started.send(sender=WSGIHandler, environ={})  # its close() never came
+            assert sender.get_sender().flush(5)
+            from offer_realtime.delivery import AfterResponse
+
+            AfterResponse.release()
+        assert [e["data"]["offer"]["title"] for e in stub.events()] == ["held"]
 
 
 class TestFullQueue:
