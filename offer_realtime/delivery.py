@@ -111,7 +111,10 @@ class AfterResponse:
         held = getattr(cls._local, "held", None)
         cls._local.held = None
         for changes, using in held or ():
-            sender.get_sender().submit_changes(changes, using)
+            try:
+                sender.get_sender().submit_changes(changes, using)
+            except Exception:  # a failure here would surface in the server's close()
+                logger.exception("Could not queue the events of %d offer change(s) after the response.", len(changes))
 
 
 request_started.connect(AfterResponse.started, dispatch_uid="offer_realtime.after_response.started")

@@ -477,6 +477,23 @@ class TestAfterResponse:
             AfterResponse.release()
         assert [e["data"]["offer"]["title"] for e in stub.events()] == ["held"]
 
+    def test_a_failure_to_queue_after_the_response_is_logged_not_raised(
+        self, stub, transactional_db, hotel, monkeypatch, caplog
+    ):
+        from django.core.handlers.wsgi import WSGIHandler
+        from django.core.signals import request_finished, request_started
+
+        def no_thread():
+            raise RuntimeError("can't start new thread")
+
+        with background(stub):
+            request_started.send(sender=WSGIHandler, environ={})
+            Offer.objects.create(hotel=hotel, title="held")
+            monkeypatch.setattr(sender, "get_sender", no_thread)
+            request_finished.send(sender=WSGIHandler)  # would raise into the server's close()
+        assert "Could not queue the events of 1 offer change(s) after the response." in caplog.text
+        assert "can't start new thread" in caplog.text
+
 
 class TestFullQueue:
     """Issue 10, item 6: one write waits at most QUEUE_PUT_TIMEOUT in total on a full queue."""
