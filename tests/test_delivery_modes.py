@@ -179,10 +179,7 @@ class TestBackground:
             out = sender.get_sender()
             submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)
-            changes = [Change.created(offer.pk) for offer in offers]
-            for change in changes:
-                change.mark_committed()
-            submit(out, changes)
+            submit(out, [Change.created(offer.pk) for offer in offers])
             assert out.flush(10)
         assert [n for n in reads if n] == [100, 30]  # one read per 100, however many calls they take
         assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1] + [10] * 13
