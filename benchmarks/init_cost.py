@@ -2,10 +2,9 @@
 
 A breakdown behind benchmark 4 (read overhead). In this one process (no HTTP server,
 no database), ``Offer.from_db()`` of one row as a list view loads it, timed with the
-app's receivers connected and disconnected, interleaved block by block; and
+app's tracking connected and disconnected, interleaved block by block; and
 ``tracking.take_snapshot`` alone. The difference of the first two is what each loaded
-instance pays: Django's ``post_init`` dispatch (it is only sent when a receiver exists)
-plus the snapshot.
+instance pays: the call of the ``from_db`` wrapper plus the snapshot.
 
     python benchmarks/init_cost.py [--instances 20000] [--rounds 7]
 """
@@ -59,7 +58,7 @@ def main() -> None:
     rows = [
         [name, f"{statistics.median(values):.2f}", f"{min(values):.2f}-{max(values):.2f}"]
         for name, values in (
-            ("Offer.from_db, without offer_realtime's receivers", untracked),
+            ("Offer.from_db, without offer_realtime's tracking", untracked),
             ("Offer.from_db, with them", tracked),
             ("of which tracking.take_snapshot", snapshot),
         )

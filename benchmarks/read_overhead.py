@@ -2,7 +2,7 @@
 
 Three gunicorn servers (one sync worker each) of the example project on the same
 PostgreSQL database, identical but for ``INSTALLED_APPS``: one with ``offer_realtime``
-(its ``post_init`` receiver snapshots every loaded offer), and twice the same without
+(its ``from_db`` wrapper snapshots every loaded offer), and twice the same without
 it (no receivers at all): ``without offer_realtime`` and ``without offer_realtime
 (again)``, whose difference is this run's noise (the spread of the median, printed next
 to the overhead). With ``--baseline-tree DIR`` (another checkout of this repository,

@@ -75,6 +75,23 @@ def stored_value(field: Any, kind: PhotoKind | None, value: Any) -> Any:
     return value
 
 
+def stored_value_function(field: Any, kind: PhotoKind | None) -> Callable[[Any], Any]:
+    """:func:`stored_value` for one field, as a one-argument function.
+
+    It runs for every loaded offer, so the common case, a file's name as loaded (a
+    ``str``), is answered without dispatching on the kind.
+    """
+    if kind is PhotoKind.FILE:
+
+        def file_value(value: Any) -> Any:
+            if type(value) is str:
+                return value or None
+            return stored_value(field, kind, value)
+
+        return file_value
+    return functools.partial(stored_value, field, kind)
+
+
 def _cloudinary_value(field: Any, value: Any) -> Any:
     if not value:
         return None

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.signals import setting_changed
 from django.db import models
-from django.db.models.signals import post_init, post_save, pre_delete, pre_save
+from django.db.models.signals import post_save, pre_delete, pre_save
 
 from offer_realtime import building, tracking, transactions
 from offer_realtime.changes import Change
@@ -28,11 +28,6 @@ _connected: dict[str, Any] = {"model": None, "fields": None}
 def _fields() -> tracking.TrackedFields:
     fields: tracking.TrackedFields = _connected["fields"]
     return fields
-
-
-def on_post_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
-    """Snapshot the loaded fields so a later save can tell what changed."""
-    tracking.take_snapshot(instance, _fields())
 
 
 def on_pre_save(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
@@ -133,7 +128,6 @@ def _as_active(known: bool, value: Any) -> bool | None:
 
 
 _RECEIVERS = (
-    (post_init, on_post_init),
     (pre_save, on_pre_save),
     (post_save, on_post_save),
     (pre_delete, on_pre_delete),
@@ -159,6 +153,8 @@ def connect() -> None:
         active_field=conf.active_field if conf.audiences else None,
     )
     _connected["model"] = model
+    # Loaded offers are snapshotted so a later save can tell what changed.
+    tracking.track_loads(model, _connected["fields"])
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, sender=model, dispatch_uid=f"offer_realtime.{receiver.__name__}")
 
@@ -168,6 +164,7 @@ def disconnect() -> None:
     model = _connected["model"]
     if model is None:
         return
+    tracking.untrack_loads(model)
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver, sender=model, dispatch_uid=f"offer_realtime.{receiver.__name__}")
     _connected["model"] = None

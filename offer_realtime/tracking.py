@@ -8,6 +8,13 @@ no change, and a newly assigned upload always is.
 It reads ``instance.__dict__`` only, never field descriptors, so it adds no query and
 never loads a deferred field (a deferred field is simply not in the snapshot).
 
+The snapshot is taken where Django's documentation records loaded values, in the
+model's ``from_db()`` (wrapped by :func:`track_loads`), not in a ``post_init`` receiver:
+``post_init`` is sent for every instance, loaded or built, and its dispatch alone cost
+more than the snapshot. So only a loaded instance has a snapshot; an instance built in
+code and saved with an existing pk overwrites a row whose values nobody knows, and all
+its fields count as changed.
+
 A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), so
 its cost is a read's: which fields need more than a plain copy of their value is
 decided once per model in :func:`tracked_fields`, not per value.
@@ -16,6 +23,7 @@ decided once per model in :func:`tracked_fields`, not per value.
 from __future__ import annotations
 
 import copy
+import inspect
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -85,15 +93,21 @@ class TrackedFields:
     other_attnames: tuple[str, ...] = ()
     #: ``loaded -> tuple of the plain_attnames' values``; KeyError when one is deferred.
     plain_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
+    #: ``loaded -> tuple of the other_attnames' comparable values``; KeyError likewise.
+    other_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
+    #: ``attname -> value -> comparable value`` for the other_attnames.
+    converters: dict[str, Callable[[Any], Any]] = field(default_factory=dict, compare=False)
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
-        if attname == self.photo_attname and self.photo_kind is not photos.PhotoKind.OTHER:
-            return photos.stored_value(self.photo_field, self.photo_kind, value)
-        if isinstance(value, (dict, list)):
-            # JSON-ish values are mutated in place; keep a copy to compare against.
-            return copy.deepcopy(value)
-        return value
+        return self.converters.get(attname, _copy_if_mutable)(value)
+
+
+def _copy_if_mutable(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        # JSON-ish values are mutated in place; keep a copy to compare against.
+        return copy.deepcopy(value)
+    return value
 
 
 def tracked_fields(
@@ -122,16 +136,28 @@ def tracked_fields(
     hotel = next((f for f in model._meta.concrete_fields if hotel_link in (f.name, f.attname)), None)
     active = next((f for f in model._meta.concrete_fields if active_field in (f.name, f.attname)), None)
     plain = tuple(f.attname for f in tracked if f is not photo and type(f) in _IMMUTABLE_VALUE_FIELDS)
+    photo_kind = photos.kind_of(photo)
+    converters = {
+        f.attname: (
+            photos.stored_value_function(f, photo_kind)
+            if f is photo and photo_kind is not photos.PhotoKind.OTHER
+            else _copy_if_mutable
+        )
+        for f in tracked
+        if f.attname not in plain
+    }
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
         photo_field=photo,
-        photo_kind=photos.kind_of(photo),
+        photo_kind=photo_kind,
         hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
         active_attname=active.attname if active is not None and active.attname in attnames else None,
         plain_attnames=plain,
         other_attnames=tuple(name for name in attnames if name not in plain),
         plain_values=_values_getter(plain),
+        other_values=_converted_values_getter(tuple(converters.items())),
+        converters=converters,
     )
 
 
@@ -145,6 +171,16 @@ def _values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[A
     return lambda loaded: ()
 
 
+def _converted_values_getter(
+    pairs: tuple[tuple[str, Callable[[Any], Any]], ...],
+) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    # Most models have one such field (the photo): no loop for it.
+    if len(pairs) == 1:
+        ((name, convert),) = pairs
+        return lambda loaded: (convert(loaded[name]),)
+    return lambda loaded: tuple([convert(loaded[name]) for name, convert in pairs])
+
+
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     """Remember the current values of the loaded tracked fields on ``instance``."""
     loaded = instance.__dict__
@@ -154,7 +190,7 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     # dict on first use (see snapshot_of).
     try:
         plain = fields.plain_values(loaded)
-        others = tuple([fields.comparable(name, loaded[name]) for name in fields.other_attnames])
+        others = fields.other_values(loaded)
     except KeyError:  # a deferred field: only what is loaded
         loaded[SNAPSHOT_ATTR] = {
             name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
@@ -162,6 +198,42 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
         return
     # Names and values only, so that an instance still pickles (e.g. into a cache).
     loaded[SNAPSHOT_ATTR] = (fields.plain_attnames, plain, fields.other_attnames, others)
+
+
+#: Models whose ``from_db`` is wrapped, with what their own ``__dict__`` held before
+#: (None: it was inherited), to put back in :func:`untrack_loads`.
+_WRAPPED_FROM_DB: dict[type[models.Model], Any] = {}
+
+
+def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
+    """Snapshot every instance of ``model`` (and of its subclasses) loaded from the database.
+
+    Wraps whichever ``from_db`` the model has, the host's own override included.
+    """
+    untrack_loads(model)
+    original = inspect.getattr_static(model, "from_db")
+    load = original.__func__ if isinstance(original, classmethod) else None
+
+    def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any) -> models.Model:
+        instance: models.Model = (
+            load(cls, db, field_names, values) if load else original.__get__(None, cls)(db, field_names, values)
+        )
+        take_snapshot(instance, fields)
+        return instance
+
+    _WRAPPED_FROM_DB[model] = model.__dict__.get("from_db")
+    model.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment]
+
+
+def untrack_loads(model: type[models.Model]) -> None:
+    """Undo :func:`track_loads`: ``model.from_db`` is what it was before."""
+    if model not in _WRAPPED_FROM_DB:
+        return
+    own = _WRAPPED_FROM_DB.pop(model)
+    if own is None:
+        del model.from_db
+    else:
+        model.from_db = own  # type: ignore[method-assign]
 
 
 def snapshot_of(instance: models.Model) -> dict[str, Any] | None:

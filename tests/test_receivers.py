@@ -63,6 +63,19 @@ def test_save_that_changes_nothing_sends_nothing(offer):
     assert list(sent) == []
 
 
+def test_an_offer_built_with_an_existing_pk_and_saved_is_an_update(offer):
+    """``Offer(pk=..., ...).save()`` overwrites the row without loading it: nothing is
+    known of what the row held, so it is an update (and the photo may have changed)."""
+    with capture_broadcasts() as sent:
+        Offer(
+            pk=offer.pk, hotel=offer.hotel, title="Overwritten", short_description="New", created_at=offer.created_at
+        ).save()
+    assert Offer.objects.get(pk=offer.pk).title == "Overwritten"
+    assert "offer-updated" in sent.names
+    updated = next(event for event in sent if event.name == "offer-updated")
+    assert updated.data["offer"]["title"] == "Overwritten"
+
+
 def test_photo_set_with_update_fields_sends_only_image_updated(offer):
     before = timezone.now()
     with capture_broadcasts() as sent:
