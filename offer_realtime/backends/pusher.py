@@ -10,6 +10,7 @@ import pusher.util
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 
+from offer_realtime.backends import transport
 from offer_realtime.backends.base import BaseBackend
 from offer_realtime.events import MAX_BATCH_SIZE, Event, batches, channel_name_problem
 from offer_realtime.settings import PusherCredentials, get_pusher_credentials, get_settings
@@ -29,6 +30,7 @@ def make_client(credentials: PusherCredentials, timeout: float) -> pusher.Pusher
         "ssl": credentials.ssl,
         "timeout": timeout,
         "json_encoder": DjangoJSONEncoder,
+        "backend": transport.http_backend,
     }
     if credentials.host:
         options.update(host=credentials.host, port=credentials.port)
@@ -97,8 +99,8 @@ class PusherBackend(BaseBackend):
             self.client.trigger_batch([entries[id(event)] for event in chunk], already_encoded=True)
 
     def close(self) -> None:
-        """Close the pooled HTTP connection."""
-        session = getattr(getattr(self.client, "_pusher_client", None), "http", None)
-        session = getattr(session, "session", None)
-        if session is not None:
-            session.close()
+        """Close the pooled HTTP connections."""
+        http = getattr(getattr(self.client, "_pusher_client", None), "http", None)
+        closable = getattr(http, "session", http)  # requests' Session, or our Urllib3Backend
+        if callable(getattr(closable, "close", None)):
+            closable.close()
