@@ -71,10 +71,19 @@ class Event:
     #: Events of one change share a group (every audience's); :func:`batches` never
     #: splits a group across two Pusher calls. None: a group of its own.
     group: str | None = field(default=None, compare=False)
+    _encoded: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def encoded(self) -> str:
-        """``data`` as the JSON text Pusher receives (compact, UTF-8 characters kept)."""
-        return json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+        """``data`` as the JSON text Pusher receives (compact, UTF-8 characters kept).
+
+        Encoded once per event: its size is checked where it is built and the same text
+        is sent, so ``data`` is not to be changed once the event exists (build another
+        with ``dataclasses.replace``).
+        """
+        if self._encoded is None:
+            text = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+            object.__setattr__(self, "_encoded", text)  # frozen: a cache, not a field change
+        return self._encoded  # type: ignore[return-value]  # set just above
 
     def without_identity(self) -> dict[str, Any]:
         """``data`` without ``event_id`` and ``changed_at``: the contract payload, for asserting."""

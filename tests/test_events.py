@@ -80,3 +80,24 @@ def test_invalid_channels_are_refused(slug, reason):
     if slug:
         with pytest.raises(events.InvalidChannelName):
             events.channel_for("hotel-{hotel_slug}", slug)
+
+
+def test_an_event_is_encoded_once_and_a_replaced_one_again(monkeypatch):
+    """Its size is checked where it is built and the same text is sent: one encoding."""
+    calls = []
+    dumps = events.json.dumps
+    monkeypatch.setattr(events.json, "dumps", lambda *args, **kwargs: calls.append(1) or dumps(*args, **kwargs))
+    event = events.offer_deleted("hotel-a", 1, "Caf\u00e9 \U0001f600")
+    calls.clear()  # building it may encode (to_json_data)
+    assert event.size() == len(event.encoded().encode("utf-8"))
+    assert event.encoded() == '{"offer_id":1,"offer_title":"Caf\u00e9 \U0001f600","action":"deleted"}'
+    assert len(calls) == 1
+    identified = events.with_identity(event, "id-1", identified_at())
+    assert '"event_id":"id-1"' in identified.encoded()
+    assert len(calls) == 2
+    # The cache is no part of an event's value.
+    assert identified != event and events.with_identity(event, "id-1", identified_at()) == identified
+
+
+def identified_at() -> datetime.datetime:
+    return datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc)

@@ -181,3 +181,19 @@ def test_tls_verifies_the_certificate_with_the_pusher_librarys_ca_bundle(self_si
     with pytest.raises(requests.exceptions.SSLError) as caught:
         client.trigger("hotel-a", "offer-deleted", {"offer_id": 1})
     assert "certificate verify failed" in str(caught.value)
+
+
+def test_the_pusher_backend_closes_its_pool(stub, no_proxy_env):
+    from django.test import override_settings
+
+    from offer_realtime import events
+    from offer_realtime.backends.pusher import PusherBackend
+
+    with override_settings(**stub.settings()):
+        backend = PusherBackend()
+        backend.send([events.offer_deleted("hotel-a", 1, "Spa")])
+        pool = http_of(backend.client).pool
+        assert len(pool.pools) == 1
+        backend.close()
+        assert len(pool.pools) == 0
+    assert [event["data"]["offer_id"] for event in stub.events()] == [1]

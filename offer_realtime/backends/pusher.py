@@ -101,6 +101,6 @@ class PusherBackend(BaseBackend):
     def close(self) -> None:
         """Close the pooled HTTP connections."""
         http = getattr(getattr(self.client, "_pusher_client", None), "http", None)
-        closable = getattr(http, "session", http)  # requests' Session, or our Urllib3Backend
+        closable: Any = getattr(http, "session", http)  # requests' Session, or our Urllib3Backend
         if callable(getattr(closable, "close", None)):
             closable.close()
