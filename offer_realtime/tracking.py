@@ -213,16 +213,31 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
     untrack_loads(model)
     original = inspect.getattr_static(model, "from_db")
     load = original.__func__ if isinstance(original, classmethod) else None
+    # Django 6.1 passes from_db() a ``fetch_mode`` keyword when the method takes it; the
+    # wrapper takes any, and hands on only what the wrapped method accepts.
+    accepts_keywords = _accepts_keywords(original.__get__(None, model))
 
-    def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any) -> models.Model:
+    def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any, **kwargs: Any) -> models.Model:
+        if not accepts_keywords:
+            kwargs = {}
         instance: models.Model = (
-            load(cls, db, field_names, values) if load else original.__get__(None, cls)(db, field_names, values)
+            load(cls, db, field_names, values, **kwargs)
+            if load
+            else original.__get__(None, cls)(db, field_names, values, **kwargs)
         )
         take_snapshot(instance, fields)
         return instance
 
     _WRAPPED_FROM_DB[model] = model.__dict__.get("from_db")
-    model.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment]
+    model.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment,arg-type]
+
+
+def _accepts_keywords(function: Any) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD or p.name == "fetch_mode" for p in parameters)
 
 
 def untrack_loads(model: type[models.Model]) -> None:
