@@ -154,7 +154,7 @@ def tracked_fields(
         hotel_attname=hotel.attname if hotel is not None and hotel.attname in attnames else None,
         active_attname=active.attname if active is not None and active.attname in attnames else None,
         plain_attnames=plain,
-        other_attnames=tuple(name for name in attnames if name not in plain),
+        other_attnames=tuple(converters),  # the same order as attnames
         plain_values=_values_getter(plain),
         other_values=_converted_values_getter(tuple(converters.items())),
         converters=converters,
