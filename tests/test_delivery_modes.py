@@ -124,6 +124,35 @@ class TestBackground:
             ("offer-created", "hotel-galway"),
         ]
 
+    @pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata"])
+    def test_datetimes_are_in_the_default_time_zone_as_without_the_override(self, stub, transactional_db, hotel, zone):
+        # The sender thread activates the default time zone (so DRF finds it faster); the
+        # payload must be what the serializer gives on a thread with none active.
+        import threading
+
+        from hotel.serializers import OfferStaffSerializer
+
+        with override_settings(TIME_ZONE=zone), background(stub):
+            offer = Offer.objects.create(hotel=hotel, title="on time")
+            assert sender.get_sender().flush(5)
+            expected = {}
+
+            def read():
+                from django.db import connection
+
+                try:
+                    expected.update(OfferStaffSerializer(Offer.objects.get(pk=offer.pk)).data)
+                finally:
+                    connection.close()
+
+            reader = threading.Thread(target=read)
+            reader.start()
+            reader.join()
+        [event] = stub.events()
+        assert event["data"]["offer"]["created_at"] == expected["created_at"]
+        offset = "+05:30" if zone == "Asia/Kolkata" else "Z"
+        assert event["data"]["offer"]["created_at"].endswith(offset)
+
     def test_a_database_error_while_building_is_retried(self, stub, transactional_db, hotel, monkeypatch, caplog):
         from django.db import OperationalError
 

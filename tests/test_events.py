@@ -2,8 +2,13 @@
 
 import datetime
 import decimal
+import enum
+import json
+import uuid
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.safestring import SafeString
 
 from offer_realtime import events
 
@@ -101,3 +106,57 @@ def test_an_event_is_encoded_once_and_a_replaced_one_again(monkeypatch):
 
 def identified_at() -> datetime.datetime:
     return datetime.datetime(2026, 12, 7, tzinfo=datetime.timezone.utc)
+
+
+# -- to_json_data: plain data copied directly, anything else through JSON -------------------
+
+
+def test_plain_offer_data_is_copied_not_shared():
+    source = {"id": 7, "title": "Spa “Weekend” 🎉", "tags": ["spa", {"n": 1.5}], "photo_url": None, "ok": True}
+    event = events.offer_created("hotel-a", 7, source)
+    assert event.data["offer"] == source
+    text = event.encoded()
+    # The event owns its data: the caller's dict (and what is nested in it) may change later.
+    source["title"] = "changed"
+    source["tags"][1]["n"] = 2
+    assert event.data["offer"]["title"] == "Spa “Weekend” 🎉"
+    assert event.data["offer"]["tags"] == ["spa", {"n": 1.5}]
+    assert event.encoded() == text
+
+
+class _Kind(enum.IntEnum):
+    SPA = 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"price": decimal.Decimal("9.50")},
+        {"id": uuid.UUID("0b7e1f62-6a9a-4d55-9a43-2f0c3e5a8d11")},
+        {"dates": ("2026-12-07", "2026-12-08")},
+        {1: "an int key"},
+        {"kind": _Kind.SPA},
+        {"title": SafeString("<b>Spa</b>")},
+        {"when": datetime.date(2026, 12, 7)},
+        {"nested": [{"price": decimal.Decimal("1.10")}]},
+        {"ratio": float("nan")},
+    ],
+)
+def test_data_json_would_change_is_what_a_json_round_trip_gives(value):
+    expected = json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    got = events.to_json_data(value)
+    assert json.dumps(got) == json.dumps(expected)
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+
+
+def test_with_identity_replaces_other_fields_in_the_same_step():
+    when = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.timezone.utc)
+    event = events.with_identity(events.offer_deleted("hotel-a", 3, "Spa"), "id-1", when, socket_id="1.2", group="g")
+    assert (event.socket_id, event.group) == ("1.2", "g")
+    assert event.data == {
+        "offer_id": 3,
+        "offer_title": "Spa",
+        "action": "deleted",
+        "event_id": "id-1",
+        "changed_at": "2026-12-07T10:00:00+00:00",
+    }
