@@ -206,9 +206,11 @@ _WRAPPED_FROM_DB: dict[type[models.Model], Any] = {}
 
 
 def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
-    """Snapshot every instance of ``model`` (and of its subclasses) loaded from the database.
+    """Snapshot every instance of ``model`` (and of its subclasses) loaded from the database,
+    and again what ``refresh_from_db()`` reads.
 
-    Wraps whichever ``from_db`` the model has, the host's own override included.
+    Wraps whichever ``from_db`` and ``refresh_from_db`` the model has, the host's own
+    overrides included.
     """
     untrack_loads(model)
     original = inspect.getattr_static(model, "from_db")
@@ -230,6 +232,54 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
 
     _WRAPPED_FROM_DB[model] = model.__dict__.get("from_db")
     model.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment,arg-type]
+    _track_refreshes(model, fields)
+
+
+def _track_refreshes(model: type[models.Model], fields: TrackedFields) -> None:
+    """After ``refresh_from_db()`` (also what loads a deferred field on access), what it
+    read is the baseline of the fields it read.
+
+    Django reads a fresh instance (snapshotted by the ``from_db`` wrapper) and copies its
+    values over, so without this the snapshot kept the values from before: a title put
+    back to what it was before another writer's change looked unchanged, and sent nothing.
+    """
+    refresh = model.refresh_from_db  # the host's override, if it has one
+
+    def refresh_from_db(self: models.Model, *args: Any, **kwargs: Any) -> None:
+        # Django's signature is (using=None, fields=None, from_queryset=None).
+        positional = len(args) > 1 and "fields" not in kwargs
+        refreshed = args[1] if positional else kwargs.get("fields")
+        if refreshed is not None and not isinstance(refreshed, (list, tuple, set, frozenset)):
+            refreshed = list(refreshed)  # read twice: by Django, then here
+            if positional:
+                args = (args[0], refreshed, *args[2:])
+            else:
+                kwargs["fields"] = refreshed
+        refresh(self, *args, **kwargs)
+        rebase_snapshot(self, fields, refreshed)
+
+    _WRAPPED_REFRESH[model] = model.__dict__.get("refresh_from_db")
+    model.refresh_from_db = refresh_from_db  # type: ignore[method-assign]
+
+
+#: Like ``_WRAPPED_FROM_DB``, for ``refresh_from_db``.
+_WRAPPED_REFRESH: dict[type[models.Model], Any] = {}
+
+
+def rebase_snapshot(instance: models.Model, fields: TrackedFields, refreshed: Iterable[str] | None) -> None:
+    """Make the current values of ``refreshed`` (all loaded tracked fields when None) the
+    snapshot's, as read from the database."""
+    snapshot = snapshot_of(instance)
+    if refreshed is None:
+        take_snapshot(instance, fields)
+        return
+    if snapshot is None:
+        # Never loaded (built in code): only what was just read is known.
+        snapshot = instance.__dict__[SNAPSHOT_ATTR] = {}
+    loaded = instance.__dict__
+    for name in _attnames_of(instance, refreshed):
+        if name in loaded and name in fields.attnames:
+            snapshot[name] = fields.comparable(name, loaded[name])
 
 
 def _accepts_keywords(function: Any) -> bool:
@@ -241,7 +291,7 @@ def _accepts_keywords(function: Any) -> bool:
 
 
 def untrack_loads(model: type[models.Model]) -> None:
-    """Undo :func:`track_loads`: ``model.from_db`` is what it was before."""
+    """Undo :func:`track_loads`: ``model.from_db`` and ``refresh_from_db`` are what they were before."""
     if model not in _WRAPPED_FROM_DB:
         return
     own = _WRAPPED_FROM_DB.pop(model)
@@ -249,6 +299,11 @@ def untrack_loads(model: type[models.Model]) -> None:
         del model.from_db
     else:
         model.from_db = own  # type: ignore[method-assign]
+    own_refresh = _WRAPPED_REFRESH.pop(model, None)
+    if own_refresh is None:
+        del model.refresh_from_db
+    else:
+        model.refresh_from_db = own_refresh  # type: ignore[method-assign]
 
 
 def snapshot_of(instance: models.Model) -> dict[str, Any] | None:

@@ -76,6 +76,76 @@ def test_an_offer_built_with_an_existing_pk_and_saved_is_an_update(offer):
     assert updated.data["offer"]["title"] == "Overwritten"
 
 
+class TestRefreshFromDb:
+    """``refresh_from_db()`` makes what it read the baseline: what the row holds is what
+    a later save is compared against."""
+
+    def test_a_value_written_back_after_a_refresh_is_an_update(self, offer):
+        # Another writer changed the title; this instance reads it, then puts the old one
+        # back. The row changed (and the boards show the other writer's title), so it is
+        # an update, not "nothing changed".
+        Offer.objects.filter(pk=offer.pk).update(title="Changed elsewhere")
+        with capture_broadcasts() as sent:
+            offer.refresh_from_db()
+            assert offer.title == "Changed elsewhere"
+            offer.title = "Spa weekend"
+            offer.save()
+        assert sent.names == ["offer-updated"]
+        assert sent[0].data["offer"]["title"] == "Spa weekend"
+
+    def test_saving_what_a_refresh_read_sends_nothing(self, offer):
+        Offer.objects.filter(pk=offer.pk).update(title="Changed elsewhere")
+        with capture_broadcasts() as sent:
+            offer.refresh_from_db()
+            offer.save()
+        assert list(sent) == []
+
+    def test_a_refresh_of_some_fields_makes_only_those_the_baseline(self, offer):
+        Offer.objects.filter(pk=offer.pk).update(title="Changed elsewhere", tag="golf")
+        with capture_broadcasts() as sent:
+            offer.short_description = "Edited here"
+            offer.refresh_from_db(fields=["title"])
+            offer.title = "Spa weekend"  # back to what it was: a change of the row
+            offer.save(update_fields=["title", "short_description"])
+        assert sent.names == ["offer-updated"]
+        assert sent[0].data["offer"]["title"] == "Spa weekend"
+        assert sent[0].data["offer"]["short_description"] == "Edited here"
+
+    def test_a_deferred_field_loaded_on_access_is_its_baseline(self, offer):
+        with capture_broadcasts() as sent:
+            loaded = Offer.objects.defer("title").get(pk=offer.pk)
+            assert loaded.title == "Spa weekend"  # loaded now, by refresh_from_db(fields=["title"])
+            loaded.save()
+        assert list(sent) == []
+
+    def test_a_host_override_of_refresh_from_db_is_kept(self, offer, monkeypatch):
+        from offer_realtime import receivers
+
+        calls = []
+
+        def refresh_from_db(self, using=None, fields=None, **kwargs):
+            calls.append(fields)
+            return super(Offer, self).refresh_from_db(using=using, fields=fields, **kwargs)
+
+        receivers.disconnect()
+        monkeypatch.setattr(Offer, "refresh_from_db", refresh_from_db, raising=False)
+        receivers.connect()
+        try:
+            Offer.objects.filter(pk=offer.pk).update(title="Changed elsewhere")
+            with capture_broadcasts() as sent:
+                offer.refresh_from_db(fields=["title"])
+                offer.title = "Spa weekend"
+                offer.save()
+            assert calls == [["title"]]
+            assert sent.names == ["offer-updated"]
+        finally:
+            receivers.disconnect()
+            restored = Offer.__dict__.get("refresh_from_db")
+            monkeypatch.undo()
+            receivers.connect()
+        assert restored is refresh_from_db  # disconnect() put the host's own back
+
+
 def test_photo_set_with_update_fields_sends_only_image_updated(offer):
     before = timezone.now()
     with capture_broadcasts() as sent:
