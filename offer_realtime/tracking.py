@@ -256,7 +256,7 @@ def _track_refreshes(model: type[models.Model], fields: TrackedFields) -> None:
             else:
                 kwargs["fields"] = refreshed
         refresh(self, *args, **kwargs)
-        rebase_snapshot(self, fields, refreshed)
+        refresh_snapshot(self, fields, refreshed)
 
     _WRAPPED_REFRESH[model] = model.__dict__.get("refresh_from_db")
     model.refresh_from_db = refresh_from_db  # type: ignore[method-assign]
@@ -264,22 +264,6 @@ def _track_refreshes(model: type[models.Model], fields: TrackedFields) -> None:
 
 #: Like ``_WRAPPED_FROM_DB``, for ``refresh_from_db``.
 _WRAPPED_REFRESH: dict[type[models.Model], Any] = {}
-
-
-def rebase_snapshot(instance: models.Model, fields: TrackedFields, refreshed: Iterable[str] | None) -> None:
-    """Make the current values of ``refreshed`` (all loaded tracked fields when None) the
-    snapshot's, as read from the database."""
-    snapshot = snapshot_of(instance)
-    if refreshed is None:
-        take_snapshot(instance, fields)
-        return
-    if snapshot is None:
-        # Never loaded (built in code): only what was just read is known.
-        snapshot = instance.__dict__[SNAPSHOT_ATTR] = {}
-    loaded = instance.__dict__
-    for name in _attnames_of(instance, refreshed):
-        if name in loaded and name in fields.attnames:
-            snapshot[name] = fields.comparable(name, loaded[name])
 
 
 def _accepts_keywords(function: Any) -> bool:
@@ -319,14 +303,18 @@ def snapshot_of(instance: models.Model) -> dict[str, Any] | None:
     return snapshot
 
 
-def refresh_snapshot(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> None:
-    """After a save, make the saved values the new baseline."""
-    snapshot = snapshot_of(instance)
-    if snapshot is None or update_fields is None:
+def refresh_snapshot(instance: models.Model, fields: TrackedFields, written: Iterable[str] | None) -> None:
+    """Make the current values of the fields ``written`` (all loaded tracked fields when
+    None) the snapshot's: after a save wrote them, or a ``refresh_from_db()`` read them."""
+    if written is None:
         take_snapshot(instance, fields)
         return
+    snapshot = snapshot_of(instance)
+    if snapshot is None:
+        # Never loaded (built in code): only what was just written or read is known.
+        snapshot = instance.__dict__[SNAPSHOT_ATTR] = {}
     loaded = instance.__dict__
-    for name in _attnames_of(instance, update_fields):
+    for name in _attnames_of(instance, written):
         if name in loaded and name in fields.attnames:
             snapshot[name] = fields.comparable(name, loaded[name])
 

@@ -76,6 +76,19 @@ def test_an_offer_built_with_an_existing_pk_and_saved_is_an_update(offer):
     assert updated.data["offer"]["title"] == "Overwritten"
 
 
+def test_a_field_set_in_code_and_saved_later_is_an_update(transactional_db, offer):
+    """An instance built in code with an existing pk, saved one field at a time: the field
+    saved second was never written nor read before, so its save is an update. (Each save
+    commits on its own: in one transaction the two would be one update anyway.)"""
+    built = Offer(pk=offer.pk, hotel=offer.hotel, title="Spa weekend", tag="golf", created_at=offer.created_at)
+    with capture_broadcasts() as sent:
+        built.save(update_fields=["title"])
+        built.save(update_fields=["tag"])
+    assert Offer.objects.get(pk=offer.pk).tag == "golf"
+    assert sent.names == ["offer-updated", "offer-updated"]
+    assert [event.data["offer"]["tag"] for event in sent] == [offer.tag, "golf"]
+
+
 class TestRefreshFromDb:
     """``refresh_from_db()`` makes what it read the baseline: what the row holds is what
     a later save is compared against."""
