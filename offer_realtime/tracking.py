@@ -200,9 +200,9 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     loaded[SNAPSHOT_ATTR] = (fields.plain_attnames, plain, fields.other_attnames, others)
 
 
-#: Models whose ``from_db`` is wrapped, with what their own ``__dict__`` held before
-#: (None: it was inherited), to put back in :func:`untrack_loads`.
-_WRAPPED_FROM_DB: dict[type[models.Model], Any] = {}
+#: Models whose ``from_db`` and ``refresh_from_db`` are wrapped, with what their own
+#: ``__dict__`` held for each before (None: it was inherited), put back by :func:`untrack_loads`.
+_WRAPPED: dict[type[models.Model], dict[str, Any]] = {}
 
 
 def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
@@ -230,12 +230,12 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
         take_snapshot(instance, fields)
         return instance
 
-    _WRAPPED_FROM_DB[model] = model.__dict__.get("from_db")
+    _WRAPPED[model] = {name: model.__dict__.get(name) for name in ("from_db", "refresh_from_db")}
     model.from_db = classmethod(from_db)  # type: ignore[method-assign,assignment,arg-type]
     _track_refreshes(model, fields)
 
 
-def _track_refreshes(model: type[models.Model], fields: TrackedFields) -> None:
+def _track_refreshes(model: type[models.Model], tracked: TrackedFields) -> None:
     """After ``refresh_from_db()`` (also what loads a deferred field on access), what it
     read is the baseline of the fields it read.
 
@@ -245,25 +245,15 @@ def _track_refreshes(model: type[models.Model], fields: TrackedFields) -> None:
     """
     refresh = model.refresh_from_db  # the host's override, if it has one
 
-    def refresh_from_db(self: models.Model, *args: Any, **kwargs: Any) -> None:
-        # Django's signature is (using=None, fields=None, from_queryset=None).
-        positional = len(args) > 1 and "fields" not in kwargs
-        refreshed = args[1] if positional else kwargs.get("fields")
-        if refreshed is not None and not isinstance(refreshed, (list, tuple, set, frozenset)):
-            refreshed = list(refreshed)  # read twice: by Django, then here
-            if positional:
-                args = (args[0], refreshed, *args[2:])
-            else:
-                kwargs["fields"] = refreshed
-        refresh(self, *args, **kwargs)
-        refresh_snapshot(self, fields, refreshed)
+    def refresh_from_db(
+        self: models.Model, using: str | None = None, fields: Iterable[str] | None = None, *args: Any, **kwargs: Any
+    ) -> None:
+        if fields is not None:
+            fields = list(fields)  # read twice: by Django, then here
+        refresh(self, using, fields, *args, **kwargs)
+        refresh_snapshot(self, tracked, fields)
 
-    _WRAPPED_REFRESH[model] = model.__dict__.get("refresh_from_db")
     model.refresh_from_db = refresh_from_db  # type: ignore[method-assign]
-
-
-#: Like ``_WRAPPED_FROM_DB``, for ``refresh_from_db``.
-_WRAPPED_REFRESH: dict[type[models.Model], Any] = {}
 
 
 def _accepts_keywords(function: Any) -> bool:
@@ -276,18 +266,14 @@ def _accepts_keywords(function: Any) -> bool:
 
 def untrack_loads(model: type[models.Model]) -> None:
     """Undo :func:`track_loads`: ``model.from_db`` and ``refresh_from_db`` are what they were before."""
-    if model not in _WRAPPED_FROM_DB:
-        return
-    own = _WRAPPED_FROM_DB.pop(model)
+    own = _WRAPPED.pop(model, None)
     if own is None:
-        del model.from_db
-    else:
-        model.from_db = own  # type: ignore[method-assign]
-    own_refresh = _WRAPPED_REFRESH.pop(model, None)
-    if own_refresh is None:
-        del model.refresh_from_db
-    else:
-        model.refresh_from_db = own_refresh  # type: ignore[method-assign]
+        return
+    for name, value in own.items():
+        if value is None:
+            delattr(model, name)
+        else:
+            setattr(model, name, value)
 
 
 def snapshot_of(instance: models.Model) -> dict[str, Any] | None:
