@@ -310,6 +310,9 @@ def test_private_channels_subscribe_through_the_auth_endpoint(realtime, settings
         assert (config["private"], config["channel"]) == (True, f"private-hotel-{slug}")
         # pusher-js asked the auth endpoint (with the session and CSRF token) before subscribing:
         # once for the private channel, once for the hotel's presence channel (who is online).
+        # The board is ready once the private channel is subscribed; the presence channel's
+        # subscription may still be on its way, so wait for it before counting the requests.
+        expect(board.page.locator("#online")).to_have_attribute("data-subscribed", "true")
         assert (
             board.page.evaluate(
                 "() => performance.getEntriesByType('resource')"
