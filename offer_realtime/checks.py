@@ -33,14 +33,15 @@ One id per problem. Ids are stable; a retired id is never reused.
 - ``offer_realtime.E033`` (audiences) ``ACTIVE_FIELD`` is not a field of the model.
 - ``offer_realtime.E034`` ``PRESENCE_CHANNEL`` is not a presence channel, or cannot produce a valid channel
   name of its own per hotel (cannot be rendered, refused characters or length, no ``{hotel_slug}``).
-- ``offer_realtime.E101``-``E127`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
+- ``offer_realtime.E101``-``E128`` An ``OFFER_REALTIME`` value of the wrong type or out of range, one
   id per key (``settings.VALIDATORS``): E101 ``ENABLED``, E102 ``MODEL``, E103 ``SERIALIZER``,
   E104 ``HOTEL_SLUG``, E105 ``PHOTO_FIELD``, E106 ``CHANNEL``, E107 ``BACKEND``, E108 ``TIMEOUT``,
   E109 ``IGNORE_FIELDS``, E110 ``MAX_PAYLOAD_BYTES``, E111 ``SOCKET_ID_HEADER``, E112
   ``USER_HOTEL_SLUG``, E113 ``QUEUE_SIZE``, E114 ``QUEUE_PUT_TIMEOUT``, E115 ``RETRY_ATTEMPTS``,
   E116 ``RETRY_BASE_DELAY``, E117 ``RETRY_MAX_DELAY``, E118 ``FLUSH_TIMEOUT``, E119
   ``TASK_BACKEND``, E120 ``TASK_QUEUE``, E121 ``PRESENCE_USER``, E122 ``PHOTO_URL``, E123
-  ``ORDERING``, E124 ``PUBLIC_SERIALIZER``, E125 ``PUBLIC_CHANNEL``, E126 ``ACTIVE_FIELD``, E127 ``PRESENCE_CHANNEL``
+  ``ORDERING``, E124 ``PUBLIC_SERIALIZER``, E125 ``PUBLIC_CHANNEL``, E126 ``ACTIVE_FIELD``, E127 ``PRESENCE_CHANNEL``,
+  E128 ``CONCURRENT_CALLS``
   (``DELIVERY``'s is E009). The default is used instead, and logged once at ERROR.
 - ``offer_realtime.E131``-``E137`` The same for ``PUSHER_APP_ID``, ``PUSHER_KEY``,
   ``PUSHER_SECRET``, ``PUSHER_CLUSTER``, ``PUSHER_HOST``, ``PUSHER_PORT``, ``PUSHER_SSL``.

@@ -4,9 +4,10 @@ Writers hand committed changes to :meth:`BackgroundSender.submit_changes` and re
 once: the request does no query and no serialization for its events. One daemon thread
 reads the committed offers (one query per up to ``READ_BATCH_SIZE`` queued changes, on
 the thread's own database connection), builds the events and sends them in order, up
-to ten per ``trigger_batch`` call, reusing the backend's HTTP connection; it retries transient failures with capped
-exponential backoff (holding back later events, so order is kept) and gives up on
-permanent ones. Each attempt holds the offers' cross-process locks from the read to the
+to ten per ``trigger_batch`` call and up to ``CONCURRENT_CALLS`` calls at once (never
+two holding one offer's events), reusing the backend's HTTP connections; it retries
+transient failures with capped exponential backoff (holding back later events, so
+order is kept) and gives up on permanent ones. Each attempt holds the offers' cross-process locks from the read to the
 end of the send, and a retry reads the rows again (:mod:`offer_realtime.ordering`), so
 one offer's events sent by several processes reach Pusher in the order of its states.
 At interpreter exit (a recycled or stopped worker) it keeps that backoff for up to
@@ -76,7 +77,7 @@ class BackgroundSender:
         self._in_flight = 0  # changes taken from the queue, not yet sent or given up
         self._held_events = 0  # built events of those not yet sent or given up ...
         self._held_changes = 0  # ... and changes whose events are not built yet
-        self._sending = 0  # events in the HTTP call running right now
+        self._sending = 0  # events in the HTTP calls under way right now
         self._last = False  # the exit deadline allows the current attempt and no other
         self._stopping = False  # shutdown() called: end once the queue is empty ...
         self._deadline: float | None = None  # ... or at this time.monotonic(), whatever is left
@@ -268,29 +269,30 @@ class BackgroundSender:
         return finished
 
     def _send_chunks(self, events: list[Event], attempt: int) -> list[Event]:
-        """One attempt at ``events``, ten per call, in order; the events to retry (a chunk
-        that failed transiently, and every later one, held back to keep the order)."""
-        end = 0
+        """One attempt at ``events``, ten per call, in order (up to ``CONCURRENT_CALLS``
+        calls at once, never two with one offer's events); the events to retry (a chunk
+        that failed transiently, and every chunk not started after it, held back to keep
+        the order)."""
         # A change's events for every audience go in one call (events.batches).
-        for chunk in batches(events, MAX_BATCH_SIZE):
-            end += len(chunk)
-            result = self._send_one(chunk, attempt)
-            if result.retry:
-                return [*result.retry, *events[end:]]
-        return []
+        result = sending.send_batches(
+            list(batches(events, MAX_BATCH_SIZE)),
+            attempt=attempt,
+            may_retry=attempt < self.attempts,
+            on_start=self._started,
+            on_done=self._done,
+        )
+        return result.retry
 
-    def _send_one(self, batch: list[Event], attempt: int) -> sending.SendResult:
-        """One :func:`~offer_realtime.sending.send_batch` of at most ten events, tallied."""
+    def _started(self, batch: Sequence[Event]) -> None:
         with self._cv:
-            self._sending = len(batch)
-        try:
-            result = sending.send_batch(batch, attempt=attempt, may_retry=attempt < self.attempts)
-        finally:
-            with self._cv:
-                self._sending = 0
+            self._sending += len(batch)
+
+    def _done(self, batch: Sequence[Event], result: sending.SendResult) -> None:
+        """A call's outcome, tallied: what is under way is what the exit report calls running."""
+        with self._cv:
+            self._sending -= len(batch)
         self._settle("sent", len(result.sent))
         self._settle("given_up", len(result.given_up))
-        return result
 
     def _leave(self, what: str, changes: list[Change], held: int | None) -> None:
         """Count what is left of a delivery as ``what``: its changes, or once built, its events."""
@@ -387,7 +389,7 @@ class BackgroundSender:
         """Send what is held, retrying with backoff for at most ``timeout`` seconds; then
         log exactly what was sent, given up and left unsent, and end the thread.
 
-        Returns by the deadline: an HTTP call still running then is reported with its
+        Returns by the deadline: HTTP calls still running then are reported with their
         events (their fate unknown), and the daemon thread ends with the process.
         """
         started = time.monotonic()
@@ -434,7 +436,7 @@ class BackgroundSender:
         if unsent_changes:
             message += f" with the events of {unsent_changes} more offer change(s), never built"
         if running:
-            message += f"; {running} event(s) in an HTTP call still running, outcome unknown"
+            message += f"; {running} event(s) in HTTP call(s) still running, outcome unknown"
         logger.log(logging.ERROR if failed else logging.INFO, "%s.", message)
 
 

@@ -105,6 +105,10 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_MAX_DELAY": 10.0,
     # background: seconds the sender may use at interpreter exit to send what it holds.
     "FLUSH_TIMEOUT": 5.0,
+    # background: Pusher HTTP calls the sender may have under way at once when it holds
+    # more than one call's worth (a backlog, a bulk change); one offer's events are never
+    # in two calls at once, so each offer's events still arrive in order. 1: one at a time.
+    "CONCURRENT_CALLS": 4,
     # task: which task backend (alias in TASKS) and queue deliver the events.
     "TASK_BACKEND": "default",
     "TASK_QUEUE": "default",
@@ -197,6 +201,18 @@ def _whole(minimum: int, what: str) -> Callable[[Any], int]:
         return int(number)
 
     return parse
+
+
+#: The most ``CONCURRENT_CALLS`` may be: the connections the Pusher backend keeps per host
+#: (``backends.transport.POOL_SIZE``), so no call waits for, or discards, a connection.
+MAX_CONCURRENT_CALLS = 10
+
+
+def _calls(value: Any) -> int:
+    calls = _whole(1, f"a whole number of HTTP calls from 1 to {MAX_CONCURRENT_CALLS}")(value)
+    if calls > MAX_CONCURRENT_CALLS:
+        raise ValueError(f"must be a whole number of HTTP calls from 1 to {MAX_CONCURRENT_CALLS}")
+    return calls
 
 
 def _text(value: Any) -> str:
@@ -312,6 +328,7 @@ VALIDATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "RETRY_BASE_DELAY": ("offer_realtime.E116", _seconds(minimum_exclusive=False)),
     "RETRY_MAX_DELAY": ("offer_realtime.E117", _seconds(minimum_exclusive=False)),
     "FLUSH_TIMEOUT": ("offer_realtime.E118", _seconds(minimum_exclusive=False)),
+    "CONCURRENT_CALLS": ("offer_realtime.E128", _calls),
     "TASK_BACKEND": ("offer_realtime.E119", _text),
     "TASK_QUEUE": ("offer_realtime.E120", _text),
     "PRESENCE_USER": ("offer_realtime.E121", _optional_dotted_path),
@@ -403,6 +420,8 @@ class OfferRealtimeSettings:
     task_backend: str
     task_queue: str
     presence_user: str | None = None
+    #: Pusher calls the background sender may have under way at once.
+    concurrent_calls: int = 4
     #: The staff's presence channel template (None: off).
     presence_channel: str | None = "presence-hotel-{hotel_slug}"
     ordering: bool = True

@@ -26,6 +26,10 @@ class PusherStub:
         #: Optional rule on a request's JSON body: a status to answer instead (e.g. 413 for
         #: a batch holding an oversize event, as Pusher does), or None for the usual answer.
         self.reject: Callable[[dict], int | None] | None = None
+        #: Requests being answered right now, and the most there ever were at once.
+        self.under_way = 0
+        self.most_under_way = 0
+        self._lock = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,8 +41,15 @@ class PusherStub:
                 stub.requests.append(
                     {"path": urlsplit(self.path).path, "body": json.loads(body or b"{}"), "status": status}
                 )
-                if stub.delay:
-                    time.sleep(stub.delay)
+                with stub._lock:
+                    stub.under_way += 1
+                    stub.most_under_way = max(stub.most_under_way, stub.under_way)
+                try:
+                    if stub.delay:
+                        time.sleep(stub.delay)
+                finally:
+                    with stub._lock:
+                        stub.under_way -= 1
                 payload = b"{}" if status == 200 else b'{"error": "stub says no"}'
                 try:
                     self.send_response(status)

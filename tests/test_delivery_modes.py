@@ -73,7 +73,7 @@ def submit(out, changes):
 
 EXIT_REPORT = re.compile(
     r"0 event\(s\) sent, 0 given up, (\d+) left unsent(?: with the events of (\d+) more offer change\(s\), "
-    r"never built)?(?:; (\d+) event\(s\) in an HTTP call still running, outcome unknown)?"
+    r"never built)?(?:; (\d+) event\(s\) in HTTP call\(s\) still running, outcome unknown)?"
 )
 
 
@@ -182,7 +182,7 @@ class TestBackground:
 
     def test_batches_of_ten_in_order(self, stub):
         stub.delay = 0.2  # the first call holds the sender while the rest queue up
-        with background(stub):
+        with background(stub, CONCURRENT_CALLS=1):  # one call at a time: every offer in order
             out = sender.get_sender()
             submit(out, [deleted(0)])
             wait_for(lambda: stub.requests)
@@ -191,6 +191,18 @@ class TestBackground:
         assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1, 10, 10, 3]
         assert [e["data"]["offer_id"] for e in stub.events()] == list(range(24))
         assert metrics.snapshot()["sent"] == 24
+
+    def test_a_backlog_goes_out_several_calls_at_once(self, stub):
+        stub.delay = 0.3  # the first call holds the sender while the rest queue up
+        with background(stub, CONCURRENT_CALLS=3):
+            out = sender.get_sender()
+            submit(out, [deleted(0)])
+            wait_for(lambda: stub.requests)
+            submit(out, [deleted(i) for i in range(1, 51)])
+            assert out.flush(10)
+        assert stub.most_under_way == 3
+        assert sorted(e["data"]["offer_id"] for e in stub.events()) == list(range(51))
+        assert out.tally["sent"] == 51
 
     def test_a_backlog_is_read_a_hundred_changes_per_query(self, stub, transactional_db, hotel, monkeypatch):
         from offer_realtime import building
@@ -212,7 +224,8 @@ class TestBackground:
             assert out.flush(10)
         assert [n for n in reads if n] == [100, 30]  # one read per 100, however many calls they take
         assert [len(r["body"].get("batch", [r["body"]])) for r in stub.requests] == [1] + [10] * 13
-        assert [e["data"]["offer"]["id"] for e in stub.events()[1:]] == [offer.pk for offer in offers]
+        # Several calls at once (CONCURRENT_CALLS): different offers' calls may land in any order.
+        assert sorted(e["data"]["offer"]["id"] for e in stub.events()[1:]) == [offer.pk for offer in offers]
 
     def test_transient_failures_are_retried_then_sent(self, stub, recorded_signals):
         stub.script = [500, 503]
@@ -451,6 +464,20 @@ class TestExitFlush:
             out._thread.join(5)  # its HTTP call ends later; its count must not leak into the next test
         # Event 0 is in the stuck call; the 14 queued behind it were never taken, so never built.
         assert exit_report(caplog.text) == (0, 14, 1)
+
+    def test_several_calls_still_running_at_the_deadline_are_reported_as_such(self, stub, caplog):
+        stub.delay = 0.3  # the first call holds the sender while the rest queue up ...
+        with background(stub, TIMEOUT=3, CONCURRENT_CALLS=4):
+            out = sender.get_sender()
+            submit(out, [deleted(0)])
+            wait_for(lambda: stub.requests)
+            submit(out, [deleted(i) for i in range(1, 36)])
+            stub.delay = 2.0  # ... and the next four (10, 10, 10 and 5 events) are stuck at once
+            wait_for(lambda: stub.under_way == 4)
+            out.shutdown(timeout=0.2)
+            out._thread.join(5)
+        # Event 0 was sent before the shutdown; the 35 are in the four calls, none left unsent.
+        assert exit_report(caplog.text) == (0, 0, 35)
 
 
 def _create_during_a_request(request):

@@ -79,6 +79,7 @@ BAD_VALUES = {
     "PUBLIC_CHANNEL": ("offer_realtime.E125", [None, 7, ""]),
     "ACTIVE_FIELD": ("offer_realtime.E126", [None, 7, "", "is active"]),
     "PRESENCE_CHANNEL": ("offer_realtime.E127", [7, ["presence-hotel-{hotel_slug}"], b"presence-x"]),
+    "CONCURRENT_CALLS": ("offer_realtime.E128", [0, 11, -1, 2.5, "four", None, True]),
 }
 
 BAD_PUSHER_VALUES = {

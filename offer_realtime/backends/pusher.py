@@ -87,7 +87,11 @@ class PusherBackend(BaseBackend):
     """
 
     def __init__(self) -> None:
-        self.client = make_client(get_pusher_credentials(), get_settings().timeout)
+        conf = get_settings()
+        self.client = make_client(get_pusher_credentials(), conf.timeout)
+        # The client and its connection pool (one connection per call under way) are
+        # thread-safe: a backlog goes out CONCURRENT_CALLS calls at a time.
+        self.concurrent_calls = conf.concurrent_calls
 
     def send(self, events: Sequence[Event]) -> None:
         """Send ``events`` in order; raises :class:`EventRefused` before sending anything if
