@@ -9,9 +9,11 @@ Compared, in the same run, interleaved round by round (fresh random order each r
 - ``offer_realtime background mode``: the ``background`` mode's path after a commit, all
   of it: committed ``Change.created`` changes handed to a
   ``offer_realtime.sender.BackgroundSender`` (``submit_changes``), whose thread reads the
-  offers from PostgreSQL (one query per batch of up to 10), takes their ordering locks,
-  builds the events and sends them with ``trigger_batch`` on one reused connection;
-  drained with ``flush``.
+  offers from PostgreSQL (one query per up to 100 changes), takes their ordering locks,
+  builds the events and sends them with ``trigger_batch``, up to ``CONCURRENT_CALLS``
+  (4, the default) calls at once; drained with ``flush``;
+- ``background mode, CONCURRENT_CALLS=1``: the same, one call at a time (as before
+  ``CONCURRENT_CALLS`` existed).
 
 Every variant sends ``--events`` offer-created events per round, of the same offers (a
 serialized offer plus ``event_id``/``changed_at``, about 0.6 kB each), to one channel: the
@@ -91,7 +93,24 @@ def send_seed_shared_client(target, batch) -> None:
 
 def send_batched(target, changes) -> None:
     """offer_realtime's background mode: hand over the committed changes, wait for the
-    sender to read, build and send them all."""
+    sender to read, build and send them all (``CONCURRENT_CALLS`` as configured: 4)."""
+    _send_with_sender(changes)
+
+
+def send_batched_one_call(target, changes) -> None:
+    """The same with ``CONCURRENT_CALLS`` 1: one Pusher call at a time."""
+    from offer_realtime import backends
+
+    backend = backends.configured_backend()
+    configured = backend.concurrent_calls
+    backend.concurrent_calls = 1
+    try:
+        _send_with_sender(changes)
+    finally:
+        backend.concurrent_calls = configured
+
+
+def _send_with_sender(changes) -> None:
     from offer_realtime.sender import BackgroundSender
 
     sender = BackgroundSender(queue_size=len(changes) + 1, put_timeout=1.0, attempts=5, base_delay=0.1, max_delay=1.0)
@@ -110,6 +129,7 @@ VARIANTS = {
     "seed, new client per event": send_seed_new_client,
     "seed, one shared client": send_seed_shared_client,
     "offer_realtime background mode": send_batched,
+    "background mode, CONCURRENT_CALLS=1": send_batched_one_call,
 }
 
 
@@ -203,6 +223,8 @@ def main() -> None:
     print()
     for name, ratio in ratios.items():
         print(f"Target >= {TARGET:g}x the seed: {ratio:.1f}x {name}: {'met' if ratio >= TARGET else 'MISSED'}.")
+    one_call = statistics.median(rates["background mode, CONCURRENT_CALLS=1"])
+    print(f"CONCURRENT_CALLS 4 over 1, same run: {common.percent_over(batched, one_call):+.1f} % events/s.")
     print(f"Sender failures counted by offer_realtime.metrics: {failed}")
 
 
@@ -215,7 +237,7 @@ def _measure(target, subscriber, channel, send, offers):
     count = len(offers)
     # Outside the timing: what the seed's view already holds (the serializer data of its
     # response), and what the app's receivers already recorded at commit.
-    if send is send_batched:
+    if send in (send_batched, send_batched_one_call):
         work = committed_changes(offers)
         expected = {changes_module.event_id(change, events.OFFER_CREATED) for change in work}
     else:
