@@ -21,7 +21,8 @@ def fresh_counters():
 class HoldingBackend(BaseBackend):
     """Holds every call ``hold`` seconds and records what was under way at once."""
 
-    def __init__(self, calls: int, hold: float = 0.1, fail=None) -> None:
+    def __init__(self, calls: int, hold: float = 0.3, fail=None) -> None:
+        # Held long enough that the calls started together overlap on a loaded machine.
         self.concurrent_calls = calls
         self.hold = hold
         self.fail = fail  # events -> an exception to raise, or None
