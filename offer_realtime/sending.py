@@ -127,11 +127,9 @@ def send_batches(
         if on_start is not None:
             on_start(batch)
         assert backend is not None  # resolved above: there is a batch
-        call = _Call(backend, batch, keys, window)
-        if window == 1:
-            stopped = _settle(call, attempt, may_retry, result, on_done)
-        else:
-            under_way.append(call)
+        # With a window of 1 the call is made on this thread when it is settled, above
+        # for the next batch or below for the last: one call at a time, in order.
+        under_way.append(_Call(backend, batch, keys, pooled=window > 1))
     while under_way:
         _settle(under_way.popleft(), attempt, may_retry, result, on_done)
     # After what was under way, so that the events to retry stay in the order given.
@@ -148,16 +146,16 @@ def _offer_keys(batch: Sequence[events.Event]) -> frozenset[Any]:
 
 
 class _Call:
-    """One batch's first ``backend.send``: started on the sending pool when calls may run
-    at once (``window`` > 1), else on the calling thread when its outcome is asked for."""
+    """One batch's first ``backend.send``: started on the sending pool when ``pooled``
+    (calls may run at once), else made on the calling thread when its outcome is asked for."""
 
-    def __init__(self, backend: backends.BaseBackend, batch: Sequence[events.Event], keys: frozenset[Any], window: int):
+    def __init__(
+        self, backend: backends.BaseBackend, batch: Sequence[events.Event], keys: frozenset[Any], pooled: bool
+    ):
         self.backend = backend
         self.batch = batch
         self.keys = keys
-        self.future: concurrent.futures.Future[Exception | None] | None = None
-        if window > 1:
-            self.future = _submit(_call, backend, batch)
+        self.future = _submit(_call, backend, batch) if pooled else None
 
     def overlaps(self, keys: frozenset[Any]) -> bool:
         """Whether a batch with events of ``keys`` must wait for this call."""
