@@ -64,6 +64,7 @@ __all__ = [
     "ensure_node_modules",
     "free_port",
     "machine_description",
+    "pin",
     "prepare_database",
     "print_table",
     "staff_hotel",
@@ -459,6 +460,34 @@ def machine_description() -> str:
         f"{os.cpu_count()} cores ({cpu}), Linux {platform.release()}, Python {platform.python_version()}, "
         f"Django {django.get_version()}, soketi 1.6.1, PostgreSQL on loopback; load average before the run: {load}"
     )
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (Linux ``/proc``)."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(parents.get(current, []))
+    return tree
+
+
+def pin(pids: Iterable[int], cpus: set[int]) -> None:
+    """Keep every thread of the processes ``pids`` (and their descendants) on ``cpus``.
+
+    Linux sets a CPU affinity per thread, and a thread inherits it from the one that
+    creates it; so each existing thread is set, and threads made later follow.
+    """
+    for root in pids:
+        for pid in process_tree(root):
+            for task in Path(f"/proc/{pid}/task").glob("[0-9]*"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
 
 
 def shuffled(items: Sequence[Any], rng: random.Random) -> list[Any]:

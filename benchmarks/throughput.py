@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import os
 import random
 import statistics
 import time
@@ -145,8 +146,20 @@ def main() -> None:
         default=0.0,
         help="hold every HTTP call this long on its way to soketi (a hosted cluster's distance)",
     )
+    parser.add_argument(
+        "--own-core",
+        action="store_true",
+        help="run this process (the sender and the seed alike) on CPU 0 and soketi, the subscriber and the "
+        "delay proxy on the other CPUs, as in production, where Pusher and the browsers are other machines",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    others = set(range(1, os.cpu_count() or 1))
+    if args.own_core:
+        if not others:
+            parser.error("--own-core needs at least two CPUs")
+        # Before any thread starts: every thread of this process inherits it.
+        os.sched_setaffinity(0, {0})
 
     common.ensure_node_modules()
     channel = "hotel-throughput"
@@ -155,8 +168,13 @@ def main() -> None:
         soketi = stack.enter_context(common.Soketi())
         subscriber = stack.enter_context(common.Subscriber(soketi, [channel]))
         target = soketi.pusher_settings()
+        helpers = [soketi.pid, subscriber.pid]
         if args.delay_ms:
-            target = stack.enter_context(common.DelayProxy(soketi.port, args.delay_ms)).pusher_settings(soketi)
+            proxy = stack.enter_context(common.DelayProxy(soketi.port, args.delay_ms))
+            helpers.append(proxy.proc.pid)
+            target = proxy.pusher_settings(soketi)
+        if args.own_core:
+            common.pin(helpers, others)
         # Django in this process, its Pusher backend pointing at soketi (or the proxy).
         common.django_setup(**common.pusher_env(target), BENCH_REALTIME_ENABLED="1")
         from hotel.models import Offer
@@ -167,6 +185,8 @@ def main() -> None:
         offers = list(Offer.objects.filter(pk__in=ids).select_related("hotel").order_by("pk"))
 
         print("Machine:", common.machine_description())
+        if args.own_core:
+            print(f"This process on CPU 0; soketi, the subscriber and the proxy on CPU(s) {sorted(others)}.")
         subscriber.wait_subscribed(channel)
         # Warm-up: connections, imports.
         for send in VARIANTS.values():
@@ -243,18 +263,26 @@ def _measure(target, subscriber, channel, send, offers):
     else:
         work = build_events(channel, offers)
         expected = {event.data["event_id"] for event in work}
+    seen = len(subscriber.messages_from(0))
+    ids: set[str] = set()
+    last_ms = None
     started_ms = time.time() * 1000
     send(target, work)
     sent_ms = time.time() * 1000
     deadline = time.monotonic() + 60
-    while True:
-        # Polling (not Subscriber.wait_for, which rescans every message on every new one).
-        received = [e for e in subscriber.events if e["data"].get("event_id") in expected]
-        ids = {e["data"]["event_id"] for e in received}
-        if len(ids) >= count or time.monotonic() > deadline:
-            break
+    while len(ids) < count and time.monotonic() < deadline:
         time.sleep(0.05)
-    last_ms = max((e["received_at_ms"] for e in received), default=sent_ms)
+        # Each message is read once: this thread shares the GIL with the sender being
+        # measured, and rescanning every earlier round's messages on each poll (as this
+        # loop did until 2026-12-07) cost more round after round.
+        new = subscriber.messages_from(seen)
+        seen += len(new)
+        for message in new:
+            if message.get("type") == "event" and message["data"].get("event_id") in expected:
+                ids.add(message["data"]["event_id"])
+                at = message["received_at_ms"]
+                last_ms = at if last_ms is None else max(last_ms, at)
+    last_ms = sent_ms if last_ms is None else last_ms
     elapsed_s = max(last_ms - started_ms, 1) / 1000
     return len(ids) / elapsed_s, count / ((sent_ms - started_ms) / 1000), count - len(ids)
 

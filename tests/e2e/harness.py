@@ -342,6 +342,11 @@ class Soketi:
                 current = (self._workdir / "soketi.log").read_text("utf-8", "replace")
         return self._past_output + current
 
+    @property
+    def pid(self) -> int | None:
+        """The soketi process's id (None before :meth:`start`)."""
+        return None if self._proc is None else self._proc.pid
+
     def pusher_settings(self) -> dict[str, Any]:
         """Django-style ``PUSHER_*`` settings that point at this server."""
         return {
@@ -633,6 +638,11 @@ class Subscriber:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def pid(self) -> int | None:
+        """The Node client process's id (None before :meth:`start`)."""
+        return None if self._proc is None else self._proc.pid
+
     # -- observations -------------------------------------------------------
 
     @property
@@ -640,6 +650,12 @@ class Subscriber:
         """Copy of every message the client reported, in order."""
         with self._cond:
             return list(self._messages)
+
+    def messages_from(self, start: int) -> list[dict[str, Any]]:
+        """Copy of the messages reported after the first ``start``, in order: a poller that
+        keeps its place reads each message once (``len(messages)`` is the next start)."""
+        with self._cond:
+            return self._messages[start:]
 
     @property
     def events(self) -> list[dict[str, Any]]:
