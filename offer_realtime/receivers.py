@@ -66,13 +66,13 @@ def on_post_save(
         # (deferred field) leaves the change a plain update on the new hotel's channel.
         hotel_changed, previous_hotel = False, None
         if fields.hotel_attname in changed:
-            hotel_changed, previous_hotel = tracking.previous_value(instance, fields.hotel_attname)
+            hotel_changed, previous_hotel = tracking.previous_value(instance, fields, fields.hotel_attname)
         other_fields = changed - {fields.photo_attname} - ({fields.hotel_attname} if hotel_changed else set())
         # Audiences: whether guests saw it before (the loaded value, no query; None: unknown).
         active_changed, was_active = False, None
         if fields.active_attname is not None and fields.active_attname in changed:
             active_changed = True
-            was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
+            was_active = _as_active(*tracking.previous_value(instance, fields, fields.active_attname))
         transactions.record(
             Change.updated(
                 instance.pk,
@@ -109,7 +109,7 @@ def record_deletion(instance: models.Model, using: str) -> None:
     was_active = None
     if fields is not None and fields.active_attname is not None:
         # As the row holds it (the loaded or last saved value), not an unsaved assignment.
-        was_active = _as_active(*tracking.previous_value(instance, fields.active_attname))
+        was_active = _as_active(*tracking.previous_value(instance, fields, fields.active_attname))
     transactions.record(
         Change.deleted(
             instance.pk,

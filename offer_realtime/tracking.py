@@ -15,16 +15,22 @@ more than the snapshot. So only a loaded instance has a snapshot; an instance bu
 code and saved with an existing pk overwrites a row whose values nobody knows, and all
 its fields count as changed.
 
-A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), so
-its cost is a read's: which fields need more than a plain copy of their value is
-decided once per model in :func:`tracked_fields`, not per value.
+A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), and
+most are never saved, so its cost is a read's. On load it is the row itself: the
+``field_names`` and ``values`` that ``from_db()`` received, held by reference and turned
+into ``{attname: comparable value}`` only when a save first needs it (see
+:func:`snapshot_of`). That is safe because a row's values are not changed in place: they
+are immutable (str, int, date...), or a file's stored name (the descriptor wraps it in a
+new ``FieldFile`` and leaves the row's str alone), or a loaded ``CloudinaryResource``,
+which cloudinary replaces rather than changes. Only values that are changed in place
+(JSON-ish and unknown fields) are copied at load time. Which field is which is decided
+once per model in :func:`tracked_fields`, not per value.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,12 +97,15 @@ class TrackedFields:
     #: are, and the others (the photo, JSON-ish and unknown fields), through comparable().
     plain_attnames: tuple[str, ...] = ()
     other_attnames: tuple[str, ...] = ()
-    #: ``loaded -> tuple of the plain_attnames' values``; KeyError when one is deferred.
-    plain_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
-    #: ``loaded -> tuple of the other_attnames' comparable values``; KeyError likewise.
-    other_values: Callable[[dict[str, Any]], tuple[Any, ...]] = field(default=lambda loaded: (), compare=False)
     #: ``attname -> value -> comparable value`` for the other_attnames.
     converters: dict[str, Callable[[Any], Any]] = field(default_factory=dict, compare=False)
+    #: The tracked attnames a loaded row's snapshot reads from the row when first used:
+    #: ``attname -> converter`` (None: the value as it is). The plain ones, and the photo
+    #: of a file or Cloudinary field.
+    row_converters: dict[str, Callable[[Any], Any] | None] = field(default_factory=dict, compare=False)
+    #: The other tracked attnames: their values may be changed in place, so they are
+    #: copied when the row loads.
+    copied_attnames: tuple[str, ...] = ()
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -146,6 +155,13 @@ def tracked_fields(
         for f in tracked
         if f.attname not in plain
     }
+    row_converters: dict[str, Callable[[Any], Any] | None] = dict.fromkeys(plain)
+    if (
+        photo is not None
+        and photo.attname in converters
+        and photo_kind in (photos.PhotoKind.FILE, photos.PhotoKind.CLOUDINARY)
+    ):
+        row_converters[photo.attname] = converters[photo.attname]
     return TrackedFields(
         attnames,
         photo.attname if photo is not None else None,
@@ -155,49 +171,30 @@ def tracked_fields(
         active_attname=active.attname if active is not None and active.attname in attnames else None,
         plain_attnames=plain,
         other_attnames=tuple(converters),  # the same order as attnames
-        plain_values=_values_getter(plain),
-        other_values=_converted_values_getter(tuple(converters.items())),
         converters=converters,
+        row_converters=row_converters,
+        copied_attnames=tuple(name for name in converters if name not in row_converters),
     )
 
 
-def _values_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    # itemgetter returns a bare value for one name and needs at least one.
-    if len(names) > 1:
-        return operator.itemgetter(*names)
-    if names:
-        name = names[0]
-        return lambda loaded: (loaded[name],)
-    return lambda loaded: ()
-
-
-def _converted_values_getter(
-    pairs: tuple[tuple[str, Callable[[Any], Any]], ...],
-) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    # Most models have one such field (the photo): no loop for it.
-    if len(pairs) == 1:
-        ((name, convert),) = pairs
-        return lambda loaded: (convert(loaded[name]),)
-    return lambda loaded: tuple([convert(loaded[name]) for name, convert in pairs])
-
-
 def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
-    """Remember the current values of the loaded tracked fields on ``instance``."""
+    """Remember the current values of the loaded tracked fields on ``instance``.
+
+    Converted now (the photo to its stored value, JSON-ish values copied): after a save
+    the instance's values are the host's objects (a ``FieldFile`` whose ``save()`` renames
+    it in place), not a row's.
+    """
     loaded = instance.__dict__
-    # Runs for every loaded instance, and most are never saved: when every tracked field
-    # is loaded, the snapshot is kept compact (the plain values as one tuple, no dict; only
-    # the photo and JSON-ish or unknown fields go through comparable()) and becomes a
-    # dict on first use (see snapshot_of).
-    try:
-        plain = fields.plain_values(loaded)
-        others = fields.other_values(loaded)
-    except KeyError:  # a deferred field: only what is loaded
-        loaded[SNAPSHOT_ATTR] = {
-            name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded
-        }
-        return
+    loaded[SNAPSHOT_ATTR] = {name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded}
+
+
+def _remember_row(loaded: dict[str, Any], fields: TrackedFields, field_names: Any, values: Any) -> None:
     # Names and values only, so that an instance still pickles (e.g. into a cache).
-    loaded[SNAPSHOT_ATTR] = (fields.plain_attnames, plain, fields.other_attnames, others)
+    if fields.copied_attnames:
+        copied = {name: fields.comparable(name, loaded[name]) for name in fields.copied_attnames if name in loaded}
+        loaded[SNAPSHOT_ATTR] = (field_names, values, copied)
+    else:
+        loaded[SNAPSHOT_ATTR] = (field_names, values)
 
 
 #: Models whose ``from_db`` and ``refresh_from_db`` are wrapped, with what their own
@@ -218,16 +215,23 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
     # Django 6.1 passes from_db() a ``fetch_mode`` keyword when the method takes it; the
     # wrapper takes any, and hands on only what the wrapped method accepts.
     accepts_keywords = _accepts_keywords(original.__get__(None, model))
+    copies = bool(fields.copied_attnames)
 
+    # Runs for every loaded row: the common case (a classmethod, nothing to copy) is a
+    # call and one store, nothing more.
     def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any, **kwargs: Any) -> models.Model:
-        if not accepts_keywords:
-            kwargs = {}
-        instance: models.Model = (
-            load(cls, db, field_names, values, **kwargs)
-            if load
-            else original.__get__(None, cls)(db, field_names, values, **kwargs)
-        )
-        take_snapshot(instance, fields)
+        if load is None:
+            instance: models.Model = original.__get__(None, cls)(
+                db, field_names, values, **(kwargs if accepts_keywords else {})
+            )
+        elif accepts_keywords:
+            instance = load(cls, db, field_names, values, **kwargs)
+        else:
+            instance = load(cls, db, field_names, values)
+        if copies:
+            _remember_row(instance.__dict__, fields, field_names, values)
+        else:
+            instance.__dict__[SNAPSHOT_ATTR] = (field_names, values)
         return instance
 
     _WRAPPED[model] = {name: model.__dict__.get(name) for name in ("from_db", "refresh_from_db")}
@@ -276,15 +280,21 @@ def untrack_loads(model: type[models.Model]) -> None:
             setattr(model, name, value)
 
 
-def snapshot_of(instance: models.Model) -> dict[str, Any] | None:
-    """The snapshot of ``instance`` as ``{attname: value}`` (loaded fields only), or None
-    when none was taken."""
+def snapshot_of(instance: models.Model, fields: TrackedFields) -> dict[str, Any] | None:
+    """The snapshot of ``instance`` as ``{attname: comparable value}`` (loaded tracked
+    fields only), or None when none was taken."""
     loaded = instance.__dict__
     snapshot = loaded.get(SNAPSHOT_ATTR)
-    if isinstance(snapshot, tuple):
-        plain_names, plain, other_names, others = snapshot
-        snapshot = dict(zip(plain_names, plain, strict=True))
-        snapshot.update(zip(other_names, others, strict=True))
+    if isinstance(snapshot, tuple):  # a loaded row, see _remember_row
+        field_names, values, *copied = snapshot
+        converters = fields.row_converters
+        snapshot = {}
+        for name, value in zip(field_names, values, strict=True):
+            if name in converters:
+                convert = converters[name]
+                snapshot[name] = value if convert is None else convert(value)
+        if copied:
+            snapshot.update(copied[0])
         loaded[SNAPSHOT_ATTR] = snapshot
     return snapshot
 
@@ -295,7 +305,7 @@ def refresh_snapshot(instance: models.Model, fields: TrackedFields, written: Ite
     if written is None:
         take_snapshot(instance, fields)
         return
-    snapshot = snapshot_of(instance)
+    snapshot = snapshot_of(instance, fields)
     if snapshot is None:
         # Never loaded (built in code): only what was just written or read is known.
         snapshot = instance.__dict__[SNAPSHOT_ATTR] = {}
@@ -331,7 +341,7 @@ def mark_new_file(instance: models.Model, fields: TrackedFields) -> None:
 
 def changed_fields(instance: models.Model, fields: TrackedFields, update_fields: Iterable[str] | None) -> set[str]:
     """Attribute names of the tracked fields that this save wrote with a new value."""
-    snapshot = snapshot_of(instance) or {}
+    snapshot = snapshot_of(instance, fields) or {}
     loaded = instance.__dict__
     candidates: Iterable[str] = fields.attnames
     if update_fields is not None:
@@ -352,10 +362,10 @@ def changed_fields(instance: models.Model, fields: TrackedFields, update_fields:
     return changed
 
 
-def previous_value(instance: models.Model, attname: str) -> tuple[bool, Any]:
+def previous_value(instance: models.Model, fields: TrackedFields, attname: str) -> tuple[bool, Any]:
     """``(True, value)`` with the snapshot's value of ``attname`` (what the row held before
     this save), or ``(False, None)`` when it is unknown (the field was deferred)."""
-    snapshot = snapshot_of(instance) or {}
+    snapshot = snapshot_of(instance, fields) or {}
     if attname in snapshot:
         return True, snapshot[attname]
     return False, None

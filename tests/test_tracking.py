@@ -6,7 +6,10 @@ No database: the instances are built in memory, as ``Model.from_db`` builds a lo
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
+import pickle
 
 import pytest
 from django.db import models
@@ -56,7 +59,7 @@ def test_a_snapshot_converts_the_photo_only():
     fields = offer_fields()
     assert set(fields.converters) == {"photo"}
     offer = loaded_offer(photo="")
-    snapshot = tracking.snapshot_of(offer)
+    snapshot = tracking.snapshot_of(offer, fields)
     assert snapshot == {**{name: offer.__dict__[name] for name in fields.attnames}, "photo": None}
     assert snapshot["title"] is offer.__dict__["title"]
     assert "id" not in snapshot  # the primary key is not tracked
@@ -66,9 +69,9 @@ def test_only_loaded_instances_are_snapshotted():
     """An offer built in code has no snapshot: what its row holds is unknown."""
     fields = offer_fields()
     built = Offer(pk=7, hotel_id=1, title="Spa")
-    assert tracking.snapshot_of(built) is None
+    assert tracking.snapshot_of(built, fields) is None
     assert {"title", "hotel_id", "photo"} <= tracking.changed_fields(built, fields, None)
-    assert tracking.snapshot_of(loaded_offer()) is not None
+    assert tracking.snapshot_of(loaded_offer(), fields) is not None
 
 
 def test_a_hosts_own_from_db_still_runs_and_is_put_back():
@@ -92,7 +95,7 @@ def test_a_hosts_own_from_db_still_runs_and_is_put_back():
         tracking.track_loads(Recorded, fields)
         try:
             record = Recorded.from_db("default", ["id", "title"], [1, "Spa"])
-            assert (record.loaded_from, tracking.snapshot_of(record)) == ("default", {"title": "Spa"})
+            assert (record.loaded_from, tracking.snapshot_of(record, fields)) == ("default", {"title": "Spa"})
         finally:
             tracking.untrack_loads(Recorded)
         assert Recorded.__dict__["from_db"] is own
@@ -103,23 +106,22 @@ def test_a_hosts_own_from_db_still_runs_and_is_put_back():
             class Meta:
                 app_label = "hotel"
 
-        tracking.track_loads(Plain, tracking.tracked_fields(Plain, "photo"))
-        tracking.track_loads(Plain, tracking.tracked_fields(Plain, "photo"))  # again: wrapped once
-        assert tracking.snapshot_of(Plain.from_db("default", ["id", "title"], [1, "Spa"])) == {"title": "Spa"}
+        plain = tracking.tracked_fields(Plain, "photo")
+        tracking.track_loads(Plain, plain)
+        tracking.track_loads(Plain, plain)  # again: wrapped once
+        assert tracking.snapshot_of(Plain.from_db("default", ["id", "title"], [1, "Spa"]), plain) == {"title": "Spa"}
         tracking.untrack_loads(Plain)
         assert "from_db" not in Plain.__dict__  # inherited from Model: removed again
-        assert tracking.snapshot_of(Plain.from_db("default", ["id", "title"], [1, "Spa"])) is None
+        assert tracking.snapshot_of(Plain.from_db("default", ["id", "title"], [1, "Spa"]), plain) is None
 
 
 def test_a_loaded_instance_with_its_snapshot_still_pickles():
     """Hosts cache model instances (pickled): the snapshot holds names and values only."""
-    import pickle
-
     fields = offer_fields()
     offer = loaded_offer()
     tracking.take_snapshot(offer, fields)
     copy = pickle.loads(pickle.dumps(offer))
-    assert tracking.snapshot_of(copy) == tracking.snapshot_of(offer)
+    assert tracking.snapshot_of(copy, fields) == tracking.snapshot_of(offer, fields)
     copy.title = "Golf"
     assert tracking.changed_fields(copy, fields, None) == {"title"}
 
@@ -129,7 +131,7 @@ def test_snapshot_leaves_deferred_fields_out():
     names = ["id", "title"]
     offer = Offer.from_db("default", names, [7, "Spa"])
     tracking.take_snapshot(offer, fields)
-    assert tracking.snapshot_of(offer) == {"title": "Spa"}
+    assert tracking.snapshot_of(offer, fields) == {"title": "Spa"}
     offer.title = "Golf"
     assert tracking.changed_fields(offer, fields, None) == {"title"}
 
@@ -147,7 +149,7 @@ def test_photo_compares_by_stored_value():
     fields = offer_fields()
     offer = loaded_offer()
     tracking.take_snapshot(offer, fields)
-    assert tracking.snapshot_of(offer)["photo"] == "offers/a.jpg"
+    assert tracking.snapshot_of(offer, fields)["photo"] == "offers/a.jpg"
     offer.photo  # noqa: B018 - the descriptor turns the stored str into a FieldFile
     assert tracking.changed_fields(offer, fields, None) == set()
 
@@ -186,10 +188,21 @@ def test_mutable_value_mutated_in_place_is_a_change(make_field, value, mutate):
         fields = tracking.tracked_fields(Doc, "none")
         assert fields.plain_attnames == ("title",)
         assert fields.other_attnames == ("extra",)
-        doc = Doc.from_db("default", ["id", "title", "extra"], [1, "t", value])
+        assert fields.copied_attnames == ("extra",)
+        doc = Doc.from_db("default", ["id", "title", "extra"], [1, "t", copy.deepcopy(value)])
         tracking.take_snapshot(doc, fields)
         mutate(doc.extra)  # nested, in place: the snapshot must hold a deep copy
         assert tracking.changed_fields(doc, fields, None) == {"extra"}
+
+        # The same, snapshotted as a row loads: the row holds the very object.
+        tracking.track_loads(Doc, fields)
+        try:
+            doc = Doc.from_db("default", ["id", "title", "extra"], [1, "t", copy.deepcopy(value)])
+            mutate(doc.extra)
+            assert tracking.changed_fields(doc, fields, None) == {"extra"}
+            assert tracking.snapshot_of(doc, fields) == {"title": "t", "extra": value}
+        finally:
+            tracking.untrack_loads(Doc)
 
 
 def test_a_subclass_of_a_plain_field_holding_a_list_is_copied():
@@ -217,3 +230,57 @@ def test_a_subclass_of_a_plain_field_holding_a_list_is_copied():
         tracking.take_snapshot(tagged, fields)
         tagged.tags.append("golf")
         assert tracking.changed_fields(tagged, fields, None) == {"tags"}
+
+
+def test_a_loaded_rows_snapshot_is_converted_only_when_a_save_needs_it():
+    """A list view loads many offers and saves none: loading converts nothing (not even the
+    photo to its stored value); the first use does it, once."""
+    converted = []
+
+    def counting(value):
+        converted.append(value)
+        return value or None
+
+    fields = dataclasses.replace(offer_fields(), row_converters={**offer_fields().row_converters, "photo": counting})
+    tracking.track_loads(Offer, fields)
+    try:
+        offers = [loaded_offer(title=f"Spa {n}") for n in range(3)]
+        assert converted == []
+        offers[0].title = "Golf"
+        assert tracking.changed_fields(offers[0], fields, None) == {"title"}
+        assert tracking.changed_fields(offers[0], fields, None) == {"title"}
+        assert converted == ["offers/a.jpg"]  # once, for the one offer a save looked at
+    finally:
+        tracking.untrack_loads(Offer)
+        from offer_realtime import receivers
+
+        receivers.reconnect()
+
+
+def test_a_loaded_rows_snapshot_is_what_the_row_held():
+    fields = offer_fields()
+    offer = loaded_offer(details_html="«Spa» 🧖 " * 500)
+    assert tracking.snapshot_of(offer, fields) == {
+        **{name: offer.__dict__[name] for name in fields.attnames},
+        "photo": "offers/a.jpg",
+    }
+    copy_ = pickle.loads(pickle.dumps(loaded_offer()))  # a row snapshot pickles too
+    copy_.tag = "Golf"
+    assert tracking.changed_fields(copy_, fields, None) == {"tag"}
+
+
+def test_a_loaded_photo_renamed_in_place_is_a_change():
+    """The row holds the stored name; the FieldFile the descriptor makes of it is another
+    object, renamed in place by ``FieldFile.save()``."""
+    fields = offer_fields()
+    offer = loaded_offer()
+    offer.photo.name = "offers/b.jpg"
+    assert tracking.changed_fields(offer, fields, None) == {"photo"}
+    assert tracking.previous_value(offer, fields, "photo") == (True, "offers/a.jpg")
+
+
+def test_a_partly_loaded_rows_snapshot_holds_what_was_loaded():
+    fields = offer_fields()
+    offer = Offer.from_db("default", ["id", "title", "photo"], [7, "Spa", ""])
+    assert tracking.snapshot_of(offer, fields) == {"title": "Spa", "photo": None}
+    assert tracking.previous_value(offer, fields, "tag") == (False, None)
