@@ -17,7 +17,7 @@ its fields count as changed.
 
 A snapshot is taken for every loaded instance (a list of 1,000 offers takes 1,000), and
 most are never saved, so its cost is a read's. On load it is the row itself: the
-``field_names`` and ``values`` that ``from_db()`` received, held by reference and turned
+``values`` (and ``field_names``) that ``from_db()`` received, held by reference and turned
 into ``{attname: comparable value}`` only when a save first needs it (see
 :func:`snapshot_of`). That is safe because a row's values are not changed in place: they
 are immutable (str, int, date...), or a file's stored name (the descriptor wraps it in a
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +106,8 @@ class TrackedFields:
     #: The other tracked attnames: their values may be changed in place, so they are
     #: copied when the row loads.
     copied_attnames: tuple[str, ...] = ()
+    #: Every concrete attname of the model, in the order of a whole row's values.
+    row_attnames: tuple[str, ...] = ()
 
     def comparable(self, attname: str, value: Any) -> Any:
         """``value`` of ``attname`` in a form that compares by stored value, never by identity."""
@@ -174,6 +176,7 @@ def tracked_fields(
         converters=converters,
         row_converters=row_converters,
         copied_attnames=tuple(name for name in converters if name not in row_converters),
+        row_attnames=tuple(f.attname for f in model._meta.concrete_fields),
     )
 
 
@@ -188,13 +191,27 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     loaded[SNAPSHOT_ATTR] = {name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded}
 
 
+class LoadedRow:
+    """A loaded row's snapshot when it is not simply the row's values (see :func:`track_loads`):
+    only some fields were loaded, the instance is of a subclass, or some values were copied."""
+
+    __slots__ = ("copied", "field_names", "values")
+
+    def __init__(self, field_names: Sequence[str], values: Sequence[Any], copied: dict[str, Any] | None) -> None:
+        self.field_names = field_names
+        self.values = values
+        self.copied = copied
+
+    # Plain names and values (no TrackedFields), so that an instance still pickles (e.g. into a cache).
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (LoadedRow, (list(self.field_names), list(self.values), self.copied))
+
+
 def _remember_row(loaded: dict[str, Any], fields: TrackedFields, field_names: Any, values: Any) -> None:
-    # Names and values only, so that an instance still pickles (e.g. into a cache).
+    copied = None
     if fields.copied_attnames:
         copied = {name: fields.comparable(name, loaded[name]) for name in fields.copied_attnames if name in loaded}
-        loaded[SNAPSHOT_ATTR] = (field_names, values, copied)
-    else:
-        loaded[SNAPSHOT_ATTR] = (field_names, values)
+    loaded[SNAPSHOT_ATTR] = LoadedRow(field_names, values, copied)
 
 
 #: Models whose ``from_db`` and ``refresh_from_db`` are wrapped, with what their own
@@ -215,10 +232,14 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
     # Django 6.1 passes from_db() a ``fetch_mode`` keyword when the method takes it; the
     # wrapper takes any, and hands on only what the wrapped method accepts.
     accepts_keywords = _accepts_keywords(original.__get__(None, model))
-    copies = bool(fields.copied_attnames)
+    # A whole row of this model has its values in the order of fields.row_attnames: the
+    # snapshot is then the values alone. That list would be freed after the load; any
+    # object kept per row on top of it (a tuple of names and values, say) counts towards
+    # the garbage collector's next run, and a list of 1,000 offers measurably ran it more.
+    whole = len(fields.row_attnames) if not fields.copied_attnames else -1
 
-    # Runs for every loaded row: the common case (a classmethod, nothing to copy) is a
-    # call and one store, nothing more.
+    # Runs for every loaded row: the common case (a classmethod, a whole row, nothing to
+    # copy) is a call and one store, nothing more.
     def from_db(cls: type[models.Model], db: str | None, field_names: Any, values: Any, **kwargs: Any) -> models.Model:
         if load is None:
             instance: models.Model = original.__get__(None, cls)(
@@ -228,10 +249,10 @@ def track_loads(model: type[models.Model], fields: TrackedFields) -> None:
             instance = load(cls, db, field_names, values, **kwargs)
         else:
             instance = load(cls, db, field_names, values)
-        if copies:
-            _remember_row(instance.__dict__, fields, field_names, values)
+        if cls is model and len(values) == whole:
+            instance.__dict__[SNAPSHOT_ATTR] = values
         else:
-            instance.__dict__[SNAPSHOT_ATTR] = (field_names, values)
+            _remember_row(instance.__dict__, fields, field_names, values)
         return instance
 
     _WRAPPED[model] = {name: model.__dict__.get(name) for name in ("from_db", "refresh_from_db")}
@@ -284,18 +305,22 @@ def snapshot_of(instance: models.Model, fields: TrackedFields) -> dict[str, Any]
     """The snapshot of ``instance`` as ``{attname: comparable value}`` (loaded tracked
     fields only), or None when none was taken."""
     loaded = instance.__dict__
-    snapshot = loaded.get(SNAPSHOT_ATTR)
-    if isinstance(snapshot, tuple):  # a loaded row, see _remember_row
-        field_names, values, *copied = snapshot
-        converters = fields.row_converters
-        snapshot = {}
-        for name, value in zip(field_names, values, strict=True):
-            if name in converters:
-                convert = converters[name]
-                snapshot[name] = value if convert is None else convert(value)
-        if copied:
-            snapshot.update(copied[0])
-        loaded[SNAPSHOT_ATTR] = snapshot
+    row = loaded.get(SNAPSHOT_ATTR)
+    if row is None or isinstance(row, dict):
+        return row
+    if isinstance(row, LoadedRow):
+        field_names, values, copied = row.field_names, row.values, row.copied
+    else:  # a whole row's values, see track_loads
+        field_names, values, copied = fields.row_attnames, row, None
+    converters = fields.row_converters
+    snapshot = {}
+    for name, value in zip(field_names, values, strict=True):
+        if name in converters:
+            convert = converters[name]
+            snapshot[name] = value if convert is None else convert(value)
+    if copied:
+        snapshot.update(copied)
+    loaded[SNAPSHOT_ATTR] = snapshot
     return snapshot
 
 
