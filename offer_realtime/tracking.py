@@ -312,6 +312,10 @@ def snapshot_of(instance: models.Model, fields: TrackedFields) -> dict[str, Any]
         field_names, values, copied = row.field_names, row.values, row.copied
     else:  # a whole row's values, see track_loads
         field_names, values, copied = fields.row_attnames, row, None
+    if len(field_names) != len(values):
+        # Unpickled from a cache written when the model had other fields: nothing is known.
+        del loaded[SNAPSHOT_ATTR]
+        return None
     converters = fields.row_converters
     snapshot = {}
     for name, value in zip(field_names, values, strict=True):
