@@ -188,7 +188,11 @@ def take_snapshot(instance: models.Model, fields: TrackedFields) -> None:
     it in place), not a row's.
     """
     loaded = instance.__dict__
-    loaded[SNAPSHOT_ATTR] = {name: fields.comparable(name, loaded[name]) for name in fields.attnames if name in loaded}
+    loaded[SNAPSHOT_ATTR] = _comparable_values(loaded, fields, fields.attnames)
+
+
+def _comparable_values(loaded: dict[str, Any], fields: TrackedFields, names: Iterable[str]) -> dict[str, Any]:
+    return {name: fields.comparable(name, loaded[name]) for name in names if name in loaded}
 
 
 class LoadedRow:
@@ -208,9 +212,7 @@ class LoadedRow:
 
 
 def _remember_row(loaded: dict[str, Any], fields: TrackedFields, field_names: Any, values: Any) -> None:
-    copied = None
-    if fields.copied_attnames:
-        copied = {name: fields.comparable(name, loaded[name]) for name in fields.copied_attnames if name in loaded}
+    copied = _comparable_values(loaded, fields, fields.copied_attnames) if fields.copied_attnames else None
     loaded[SNAPSHOT_ATTR] = LoadedRow(field_names, values, copied)
 
 
